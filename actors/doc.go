@@ -1,0 +1,17 @@
+// Package actors runs a supervision tree: one protoactor actor per
+// supervisor and per worker, with OTP semantics.
+//
+// protoactor's own strategies are not OTP (no rest_for_one, restart
+// statistics per child, unordered restarts), so every supervisor actor
+// implements actor.SupervisorStrategy itself: its children's failures
+// (a worker's panic on an unwanted exit, a supervisor's panic when it gives
+// up) arrive in HandleFailure, the pure actors/policy package decides, and
+// the supervisor carries the decision out one step at a time from its own
+// mailbox: stop one child, wait for its Terminated, start the next, wait
+// for its "started" message. Nothing blocks a supervisor's goroutine;
+// only a worker blocks, in its own Stopping handler, while its process
+// group is stopped.
+//
+// This is the only package that imports protoactor-go. It must not import
+// badger: state goes through the persistence package's interfaces.
+package actors

@@ -1,0 +1,33 @@
+package actors
+
+import (
+	"fmt"
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/otpsv/otpsv/actors/proc"
+)
+
+// childStarted tells a supervisor that the child it spawned is up (for a
+// supervisor: its whole initial start plan has been carried out).
+type childStarted struct{ pid *actor.PID }
+
+// shutdown asks a healthy supervisor to stop its children in reverse
+// order and then itself.
+type shutdown struct{}
+
+// processExited is sent by a worker's wait goroutine to the worker.
+type processExited struct {
+	pid    int
+	status proc.ExitStatus
+}
+
+// failure is the panic value of a child that failed; it reaches the
+// parent's HandleFailure as the reason.
+type failure struct {
+	path     string
+	abnormal bool   // counts as abnormal for a transient child
+	what     string // what was detected, for logs and `otpsv why`
+	gaveUp   bool   // a supervisor that exceeded its intensity
+}
+
+func (f *failure) Error() string { return fmt.Sprintf("%s: %s", f.path, f.what) }

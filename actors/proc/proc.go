@@ -1,0 +1,302 @@
+package proc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrGroupSurvived is returned by Stop when processes of the group were
+// still alive after SIGKILL and the deadline.
+var ErrGroupSurvived = errors.New("processes survived SIGKILL")
+
+// killWait bounds the wait after SIGKILL: only a process stuck in the
+// kernel (D state) outlives it, and the caller must hear of that.
+const killWait = 5 * time.Second
+
+// ExitStatus is how a process ended.
+type ExitStatus struct {
+	Code   int            // exit code, or -1 when killed by a signal
+	Signal syscall.Signal // the signal that killed it, else 0
+}
+
+// Normal reports a zero exit code (what makes a transient child stay down).
+func (e ExitStatus) Normal() bool { return e.Signal == 0 && e.Code == 0 }
+
+func (e ExitStatus) String() string {
+	if e.Signal != 0 {
+		return "killed by signal " + signalName(e.Signal)
+	}
+	return fmt.Sprintf("exit status %d", e.Code)
+}
+
+func signalName(s syscall.Signal) string {
+	names := map[syscall.Signal]string{
+		syscall.SIGHUP: "HUP", syscall.SIGINT: "INT", syscall.SIGQUIT: "QUIT", syscall.SIGKILL: "KILL",
+		syscall.SIGTERM: "TERM", syscall.SIGSEGV: "SEGV", syscall.SIGABRT: "ABRT", syscall.SIGUSR1: "USR1",
+		syscall.SIGUSR2: "USR2", syscall.SIGPIPE: "PIPE", syscall.SIGALRM: "ALRM", syscall.SIGBUS: "BUS",
+		syscall.SIGFPE: "FPE", syscall.SIGILL: "ILL",
+	}
+	if n, ok := names[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("%d", int(s))
+}
+
+// Output is where a stream of the process goes.
+type Output struct {
+	Path    string // append to this file (created 0640, parent dirs 0700)
+	Inherit bool   // otpsv's own stream
+	// neither: /dev/null
+}
+
+// Spec describes a process to start.
+type Spec struct {
+	Argv   []string
+	Dir    string
+	Env    []string // full environment; nil means otpsv's own
+	Stdout Output
+	Stderr Output
+	// Detach starts the process in a session of its own (oneshot mode: it
+	// must outlive otpsv and have no controlling terminal). Otherwise it
+	// gets a process group of its own.
+	Detach bool
+	// Credential, when set, runs the process as that user (root only).
+	Credential *syscall.Credential
+}
+
+// Process is one started process and its process group.
+type Process struct {
+	Pid     int
+	Started time.Time
+	done    chan struct{}
+	status  ExitStatus
+}
+
+// Start starts spec's command. The returned process leads its own process
+// group (pgid == Pid).
+func Start(spec Spec) (*Process, error) {
+	if len(spec.Argv) == 0 {
+		return nil, errors.New("empty command")
+	}
+	env := spec.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	path, err := lookPath(spec.Argv[0], env, spec.Dir)
+	if err != nil {
+		return nil, err
+	}
+	files, closeAll, err := openStdio(spec)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll()
+	sys := &syscall.SysProcAttr{Setpgid: !spec.Detach, Setsid: spec.Detach, Credential: spec.Credential}
+	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys}
+
+	r := getReaper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pid, err := syscall.ForkExec(path, spec.Argv, attr)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Argv[0], err)
+	}
+	p := &Process{Pid: pid, Started: time.Now(), done: make(chan struct{})}
+	r.waiting[pid] = p
+	return p, nil
+}
+
+// lookPath resolves argv[0] against the PATH of the process's own
+// environment, as a shell would for the command it runs.
+func lookPath(name string, env []string, dir string) (string, error) {
+	if strings.Contains(name, "/") {
+		if !filepath.IsAbs(name) && dir != "" {
+			// ForkExec resolves relative names after chdir(dir), which is
+			// what users expect of `command: ./bin/x` with `dir:`.
+			return name, nil
+		}
+		st, err := os.Stat(name)
+		if err != nil {
+			return "", fmt.Errorf("start %s: %w", name, err)
+		}
+		if st.IsDir() || st.Mode()&0o111 == 0 {
+			return "", fmt.Errorf("start %s: %w", name, os.ErrPermission)
+		}
+		return name, nil
+	}
+	pathEnv := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	for _, d := range filepath.SplitList(pathEnv) {
+		if d == "" {
+			d = "."
+		}
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("start %s: %w", name, exec.ErrNotFound)
+}
+
+func openStdio(spec Spec) ([]uintptr, func(), error) {
+	var opened []*os.File
+	closeAll := func() {
+		for _, f := range opened {
+			_ = f.Close()
+		}
+	}
+	open := func(o Output, std *os.File) (*os.File, error) {
+		switch {
+		case o.Inherit:
+			return std, nil
+		case o.Path != "":
+			if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
+				return nil, err
+			}
+			f, err := os.OpenFile(o.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+			if err != nil {
+				return nil, err
+			}
+			opened = append(opened, f)
+			return f, nil
+		default:
+			f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+			if err != nil {
+				return nil, err
+			}
+			opened = append(opened, f)
+			return f, nil
+		}
+	}
+	stdin, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, closeAll, err
+	}
+	opened = append(opened, stdin)
+	stdout, err := open(spec.Stdout, os.Stdout)
+	if err != nil {
+		return nil, closeAll, err
+	}
+	var stderr *os.File
+	if spec.Stderr == spec.Stdout && spec.Stdout.Path != "" {
+		stderr = stdout // one file, one offset: lines interleave in order
+	} else if stderr, err = open(spec.Stderr, os.Stderr); err != nil {
+		return nil, closeAll, err
+	}
+	return []uintptr{stdin.Fd(), stdout.Fd(), stderr.Fd()}, closeAll, nil
+}
+
+func (p *Process) exited(s ExitStatus) {
+	p.status = s
+	close(p.done)
+}
+
+// Done is closed when the process has exited and been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Status is the exit status; valid once Done is closed.
+func (p *Process) Status() ExitStatus {
+	<-p.done
+	return p.status
+}
+
+// Exited reports whether the process has been reaped.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Signal sends sig to the process group, and to the process itself in case
+// it left the group. The leader is signalled only until it is reaped, so a
+// reused pid is never hit.
+func (p *Process) Signal(sig syscall.Signal) {
+	_ = syscall.Kill(-p.Pid, sig)
+	if !p.Exited() {
+		_ = syscall.Kill(p.Pid, sig)
+	}
+}
+
+// GroupAlive reports whether any process is left in the group. Zombies
+// count; with otpsv as subreaper they are reaped promptly.
+func (p *Process) GroupAlive() bool {
+	return syscall.Kill(-p.Pid, 0) == nil
+}
+
+// Stop ends the process and every process left in its group: sig, then
+// after grace (or at once when hurry is closed) SIGKILL. It returns when
+// the leader is reaped and the group is empty, or ErrGroupSurvived when
+// ctx ends first. Stopping an exited process cleans what it left behind.
+func (p *Process) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration, hurry <-chan struct{}) error {
+	if p.Exited() && !p.GroupAlive() {
+		return nil
+	}
+	p.Signal(sig)
+	if sig != syscall.SIGCONT && sig != syscall.SIGKILL {
+		// A stopped (SIGSTOP) process would never act on sig.
+		p.Signal(syscall.SIGCONT)
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	if p.waitGone(ctx, timer.C, hurry) {
+		return nil
+	}
+	p.Signal(syscall.SIGKILL)
+	kctx, cancel := context.WithTimeout(ctx, killWait)
+	defer cancel()
+	if p.waitGone(kctx, nil, nil) {
+		return nil
+	}
+	return fmt.Errorf("process group %d: %w", p.Pid, ErrGroupSurvived)
+}
+
+// waitGone waits until the leader is reaped and the group is empty. It
+// returns false when stop or hurry fires, or ctx ends, first.
+func (p *Process) waitGone(ctx context.Context, stop <-chan time.Time, hurry <-chan struct{}) bool {
+	select {
+	case <-p.done:
+	case <-stop:
+		return false
+	case <-hurry:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	// Group members other than the leader give no event of their own
+	// unless they are our children: poll, starting fast since the usual
+	// case is an already empty group.
+	backoff := 500 * time.Microsecond
+	for p.GroupAlive() {
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+			return false
+		case <-hurry:
+			t.Stop()
+			return false
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+		if backoff < 50*time.Millisecond {
+			backoff *= 2
+		}
+	}
+	return true
+}

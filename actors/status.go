@@ -1,0 +1,118 @@
+package actors
+
+import (
+	"sync"
+	"time"
+
+	"github.com/otpsv/otpsv/config"
+)
+
+// State is a node's observed state, as the SPEC names them.
+type State string
+
+// The states of a node.
+const (
+	StateStarting State = "starting"
+	StateRunning  State = "running"
+	StateStopping State = "stopping"
+	StateStopped  State = "stopped"
+	StateFailed   State = "failed"
+	StateDirty    State = "dirty"
+	StateBackoff  State = "backoff"
+	StateUnknown  State = "unknown"
+)
+
+// NodeStatus is one node of a tree snapshot, in the shape of `tree --json`.
+type NodeStatus struct {
+	Name     string        `json:"name"`
+	Path     string        `json:"path"`
+	Type     string        `json:"type"`
+	Strategy string        `json:"strategy,omitempty"`
+	State    State         `json:"state"`
+	Expected string        `json:"expected"`
+	Pid      *int          `json:"pid"`
+	Since    time.Time     `json:"since"`
+	Restarts int           `json:"restarts"`
+	Children []*NodeStatus `json:"children,omitempty"`
+}
+
+// nodeInfo is the live, shared view of one node: actors write it, readers
+// (tree, status) copy it. A mutex per node keeps writers from contending.
+type nodeInfo struct {
+	node *config.Node
+	// period is the parent's restart period: restarts are counted in it.
+	period time.Duration
+
+	mu       sync.Mutex
+	state    State
+	pid      int
+	since    time.Time
+	restarts []time.Time
+}
+
+type registry struct {
+	nodes map[string]*nodeInfo
+	root  *config.Node
+}
+
+func newRegistry(root *config.Node) *registry {
+	r := &registry{nodes: make(map[string]*nodeInfo), root: root}
+	now := time.Now()
+	var add func(n *config.Node, period time.Duration)
+	add = func(n *config.Node, period time.Duration) {
+		r.nodes[n.Path] = &nodeInfo{node: n, period: period, state: StateStopped, since: now}
+		for _, c := range n.Children {
+			add(c, n.Period)
+		}
+	}
+	add(root, root.Period)
+	return r
+}
+
+func (r *registry) get(path string) *nodeInfo { return r.nodes[path] }
+
+func (ni *nodeInfo) set(s State, pid int) {
+	ni.mu.Lock()
+	if ni.state != s || ni.pid != pid {
+		ni.since = time.Now()
+	}
+	ni.state, ni.pid = s, pid
+	ni.mu.Unlock()
+}
+
+func (ni *nodeInfo) addRestart(t time.Time) {
+	ni.mu.Lock()
+	ni.restarts = append(ni.restarts, t)
+	ni.mu.Unlock()
+}
+
+// snapshot copies the subtree rooted at n.
+func (r *registry) snapshot(n *config.Node) *NodeStatus {
+	ni := r.nodes[n.Path]
+	ni.mu.Lock()
+	now := time.Now()
+	keep := ni.restarts[:0]
+	for _, t := range ni.restarts {
+		if now.Sub(t) < ni.period {
+			keep = append(keep, t)
+		}
+	}
+	ni.restarts = keep
+	st := &NodeStatus{
+		Name: n.Name, Path: n.Path, Type: n.Type.String(), State: ni.state,
+		Expected: n.Expected.String(), Since: ni.since, Restarts: len(keep),
+	}
+	if ni.pid > 0 {
+		pid := ni.pid
+		st.Pid = &pid
+	}
+	ni.mu.Unlock()
+	if n.Type == config.Supervisor {
+		st.Strategy = n.Strategy.String()
+		st.Children = make([]*NodeStatus, 0, len(n.Children))
+		for _, c := range n.Children {
+			st.Children = append(st.Children, r.snapshot(c))
+		}
+	}
+	return st
+}

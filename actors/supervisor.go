@@ -1,0 +1,257 @@
+package actors
+
+import (
+	"fmt"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/otpsv/otpsv/actors/policy"
+	"github.com/otpsv/otpsv/config"
+)
+
+// slot is a supervisor's record of one child, in list order. protoactor's
+// Children() has no stable order, so the supervisor keeps its own.
+type slot struct {
+	node *config.Node
+	info *nodeInfo
+	pid  *actor.PID // nil while the child is not running
+	// failed is set when the child's Failure arrived: its mailbox is
+	// suspended and only system messages (Stop) reach it.
+	failed bool
+}
+
+type opKind int
+
+const (
+	opStart opKind = iota
+	opStop
+)
+
+// op is one step of a plan: start or stop one child, then wait for it.
+type op struct {
+	kind opKind
+	i    int
+}
+
+type mode int
+
+const (
+	modeStarting mode = iota // carrying out the initial start plan
+	modeRunning
+	modeStopping // shutting down on request
+	modeGivingUp // intensity exceeded: stopping children, then failing
+)
+
+// supervisor is the actor of one supervisor node.
+type supervisor struct {
+	node   *config.Node
+	env    *env
+	info   *nodeInfo
+	policy *policy.Supervisor
+	kids   []*slot
+	queue  []op
+	cur    *op // the step in flight, waiting for childStarted or Terminated
+	mode   mode
+	reason string // why it gives up
+}
+
+var _ actor.SupervisorStrategy = (*supervisor)(nil)
+
+func newSupervisor(node *config.Node, e *env) actor.Producer {
+	return func() actor.Actor {
+		s := &supervisor{
+			node: node, env: e, info: e.reg.get(node.Path),
+			policy: policy.New(policy.Spec{Strategy: node.Strategy, Intensity: node.Intensity, Period: node.Period}, e.clock),
+		}
+		for _, c := range node.Children {
+			s.kids = append(s.kids, &slot{node: c, info: e.reg.get(c.Path)})
+		}
+		return s
+	}
+}
+
+func (s *supervisor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.info.set(StateStarting, 0)
+		for i := range s.kids {
+			s.queue = append(s.queue, op{opStart, i})
+		}
+		s.advance(ctx)
+	case *childStarted:
+		if s.cur != nil && s.cur.kind == opStart && s.kids[s.cur.i].pid.Equal(m.pid) {
+			s.cur = nil
+			s.advance(ctx)
+		}
+	case *actor.Terminated:
+		for i, k := range s.kids {
+			if k.pid.Equal(m.Who) {
+				k.pid, k.failed = nil, false
+				if s.cur != nil && s.cur.i == i && s.cur.kind == opStop {
+					s.cur = nil
+				}
+				s.advance(ctx)
+				return
+			}
+		}
+	case *shutdown:
+		if s.mode == modeStopping || s.mode == modeGivingUp {
+			return
+		}
+		s.mode = modeStopping
+		s.info.set(StateStopping, 0)
+		s.replan(s.stopAll())
+		s.advance(ctx)
+	}
+}
+
+// HandleFailure receives the failures of this supervisor's children. It
+// runs on the supervisor's own goroutine (protoactor delivers Failure as a
+// system message to the parent's mailbox), so it may touch its state.
+func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ interface{}) {
+	ctx := sup.(actor.Context)
+	f, ok := reason.(*failure)
+	if !ok {
+		f = &failure{abnormal: true, what: fmt.Sprintf("panic: %v", reason)}
+	}
+	i := s.indexOf(child)
+	if i < 0 {
+		return // a child already replaced or stopped: nothing to decide
+	}
+	k := s.kids[i]
+	k.failed = true
+	if f.path == "" {
+		f.path = k.node.Path
+	}
+	if s.mode == modeStopping || s.mode == modeGivingUp {
+		return // it is being stopped anyway
+	}
+	if f.gaveUp {
+		k.info.set(StateFailed, 0)
+	}
+	if s.cur != nil && s.cur.kind == opStart && s.cur.i == i {
+		s.cur = nil // it will never report started
+	}
+	act := s.policy.ChildExited(s.policyChildren(), i, f.abnormal)
+	switch act.Kind {
+	case policy.Ignore:
+		s.env.log.Info("not restarting", "supervisor", s.node.Path, "child", k.node.Path, "restart", k.node.Restart.String(), "reason", f.what)
+		s.replan(append(stops(act.Stop), s.queue...))
+	case policy.Restart:
+		now := s.env.clock.Now()
+		var names []string
+		for _, j := range act.Start {
+			if s.kids[j].node.Expected == config.Running {
+				s.kids[j].info.addRestart(now)
+				names = append(names, s.kids[j].node.Name)
+			}
+		}
+		s.env.log.Warn("restarting", "supervisor", s.node.Path, "strategy", s.node.Strategy.String(),
+			"failed", k.node.Path, "reason", f.what, "restart", names, "budget", s.policy.Budget())
+		plan := stops(act.Stop)
+		for _, j := range act.Start {
+			plan = append(plan, op{opStart, j})
+		}
+		s.replan(append(plan, s.queue...))
+	case policy.GiveUp:
+		s.mode = modeGivingUp
+		s.reason = fmt.Sprintf("%v: more than %d restarts in %s; last failure: %s: %s",
+			policy.ErrIntensityExceeded, s.node.Intensity, s.node.Period, k.node.Path, f.what)
+		s.env.log.Error("giving up", "supervisor", s.node.Path, "reason", s.reason)
+		s.info.set(StateStopping, 0)
+		s.replan(s.stopAll())
+	}
+	s.advance(ctx)
+}
+
+// replan replaces the pending steps. A start in flight is abandoned when
+// the new plan is a full stop; a stop in flight is always waited for.
+func (s *supervisor) replan(plan []op) {
+	if s.cur != nil && s.cur.kind == opStart && (s.mode == modeStopping || s.mode == modeGivingUp) {
+		s.cur = nil
+	}
+	s.queue = plan
+}
+
+func (s *supervisor) stopAll() []op {
+	all := make([]int, 0, len(s.kids))
+	for j := len(s.kids) - 1; j >= 0; j-- {
+		all = append(all, j)
+	}
+	return stops(all)
+}
+
+func stops(idx []int) []op {
+	out := make([]op, len(idx))
+	for n, j := range idx {
+		out[n] = op{opStop, j}
+	}
+	return out
+}
+
+// advance carries out the plan until a step has to wait for a child's
+// message. Steps that are already true (stop a stopped child, start a
+// running one) are skipped, so plans can be concatenated freely.
+func (s *supervisor) advance(ctx actor.Context) {
+	for s.cur == nil {
+		if len(s.queue) == 0 {
+			s.drained(ctx)
+			return
+		}
+		o := s.queue[0]
+		s.queue = s.queue[1:]
+		k := s.kids[o.i]
+		switch o.kind {
+		case opStop:
+			if k.pid == nil {
+				continue
+			}
+			if k.node.Type == config.Supervisor && !k.failed {
+				ctx.Send(k.pid, &shutdown{})
+			} else {
+				ctx.Stop(k.pid)
+			}
+		case opStart:
+			if k.pid != nil || k.node.Expected != config.Running {
+				continue
+			}
+			k.pid = ctx.Spawn(actor.PropsFromProducer(s.env.producer(k.node)))
+			k.failed = false
+		}
+		s.cur = &o
+	}
+}
+
+// drained is reached when no step is left.
+func (s *supervisor) drained(ctx actor.Context) {
+	switch s.mode {
+	case modeStarting:
+		s.mode = modeRunning
+		s.info.set(StateRunning, 0)
+		ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
+	case modeStopping:
+		s.info.set(StateStopped, 0)
+		s.env.log.Debug("supervisor stopped", "supervisor", s.node.Path)
+		ctx.Stop(ctx.Self())
+	case modeGivingUp:
+		s.info.set(StateFailed, 0)
+		panic(&failure{path: s.node.Path, abnormal: true, gaveUp: true, what: s.reason})
+	}
+}
+
+func (s *supervisor) indexOf(pid *actor.PID) int {
+	for i, k := range s.kids {
+		if k.pid != nil && k.pid.Equal(pid) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *supervisor) policyChildren() []policy.Child {
+	out := make([]policy.Child, len(s.kids))
+	for i, k := range s.kids {
+		out[i] = policy.Child{Name: k.node.Name, Restart: k.node.Restart}
+	}
+	return out
+}

@@ -1,0 +1,169 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/otpsv/otpsv/actors/policy"
+	"github.com/otpsv/otpsv/config"
+)
+
+// ErrRootGaveUp is the error of a tree whose root supervisor exceeded its
+// restart intensity.
+var ErrRootGaveUp = errors.New("root supervisor gave up")
+
+// Options configure a running tree.
+type Options struct {
+	Logger *slog.Logger
+	Clock  policy.Clock
+	// Hurry, when closed, cuts every stop grace period short (a second
+	// SIGTERM/SIGINT).
+	Hurry <-chan struct{}
+}
+
+// env is what every actor of one tree shares. It is read-only after
+// Start, except for the registry's per-node locks.
+type env struct {
+	log   *slog.Logger
+	clock policy.Clock
+	hurry <-chan struct{}
+	reg   *registry
+}
+
+func (e *env) producer(n *config.Node) actor.Producer {
+	if n.Type == config.Supervisor {
+		return newSupervisor(n, e)
+	}
+	return newProcessWorker(n, e)
+}
+
+// Tree is a running supervision tree.
+type Tree struct {
+	system   *actor.ActorSystem
+	guardian *actor.PID
+	env      *env
+	root     *config.Node
+	started  chan struct{}
+	done     chan struct{}
+	errMu    sync.Mutex
+	err      error
+}
+
+// Start spawns the tree's actors. The root's children start in the
+// background; Started is closed once the initial start plan has run.
+func Start(cfg *config.Config, opts Options) (*Tree, error) {
+	if cfg == nil || cfg.Tree == nil {
+		return nil, errors.New("no tree to start")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = policy.SystemClock{}
+	}
+	e := &env{log: opts.Logger, clock: opts.Clock, hurry: opts.Hurry, reg: newRegistry(cfg.Tree)}
+	t := &Tree{env: e, root: cfg.Tree, started: make(chan struct{}), done: make(chan struct{})}
+	// protoactor logs its own lifecycle at Info on stderr; otpsv says
+	// what happened itself.
+	t.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	g := &guardian{tree: t}
+	pid, err := t.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return g }), "otpsv")
+	if err != nil {
+		return nil, fmt.Errorf("spawn tree: %w", err)
+	}
+	t.guardian = pid
+	return t, nil
+}
+
+// Started is closed when the initial start of the whole tree is done.
+func (t *Tree) Started() <-chan struct{} { return t.started }
+
+// Done is closed when the tree has stopped: on request, or because the
+// root gave up (then Err says why).
+func (t *Tree) Done() <-chan struct{} { return t.done }
+
+// Err is nil for a tree stopped on request, else wraps ErrRootGaveUp.
+func (t *Tree) Err() error {
+	t.errMu.Lock()
+	defer t.errMu.Unlock()
+	return t.err
+}
+
+// Stop stops the tree in reverse order and waits until every worker is
+// gone or ctx ends.
+func (t *Tree) Stop(ctx context.Context) error {
+	t.system.Root.Send(t.guardian, &shutdown{})
+	select {
+	case <-t.done:
+		t.system.Shutdown()
+		return t.Err()
+	case <-ctx.Done():
+		return fmt.Errorf("stop tree: %w", ctx.Err())
+	}
+}
+
+// Snapshot returns the current state of every node.
+func (t *Tree) Snapshot() *NodeStatus { return t.env.reg.snapshot(t.root) }
+
+// guardian is the top-level actor: protoactor gives top-level actors a
+// fixed strategy of its own, so the root supervisor is spawned under this
+// actor, whose HandleFailure turns the root giving up into Tree.Err.
+type guardian struct {
+	tree     *Tree
+	root     *actor.PID
+	failed   bool
+	stopping bool
+}
+
+var _ actor.SupervisorStrategy = (*guardian)(nil)
+
+func (g *guardian) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(g.tree.root)))
+	case *childStarted:
+		g.tree.env.log.Info("tree started", "root", g.tree.root.Path)
+		close(g.tree.started)
+	case *shutdown:
+		if g.stopping || g.root == nil {
+			return
+		}
+		g.stopping = true
+		if g.failed {
+			ctx.Stop(g.root)
+		} else {
+			ctx.Send(g.root, &shutdown{})
+		}
+	case *actor.Terminated:
+		if g.root != nil && m.Who.Equal(g.root) {
+			g.root = nil
+			select {
+			case <-g.tree.started:
+			default:
+				close(g.tree.started)
+			}
+			close(g.tree.done)
+		}
+	}
+}
+
+func (g *guardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ interface{}) {
+	what := fmt.Sprint(reason)
+	if f, ok := reason.(*failure); ok {
+		what = f.what
+	}
+	g.failed = true
+	g.tree.errMu.Lock()
+	g.tree.err = fmt.Errorf("%w: %s: %s", ErrRootGaveUp, g.tree.root.Path, what)
+	g.tree.errMu.Unlock()
+	g.tree.env.log.Error("root supervisor gave up", "root", g.tree.root.Path, "reason", what)
+	g.stopping = true
+	sup.(actor.Context).Stop(child)
+}

@@ -1,0 +1,112 @@
+package config
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Print writes the resolved tree of c for `otpsv validate`: one node per
+// line, indented two spaces per level, as `name (type) key=value ...`.
+// Commands are shown as one shell-quoted string in double quotes.
+func Print(w io.Writer, c *Config) error {
+	bw := bufio.NewWriter(w)
+	var walk func(n *Node, depth int)
+	walk = func(n *Node, depth int) {
+		bw.WriteString(strings.Repeat("  ", depth))
+		bw.WriteString(describe(n))
+		bw.WriteByte('\n')
+		for _, k := range n.Children {
+			walk(k, depth+1)
+		}
+	}
+	if c != nil && c.Tree != nil {
+		walk(c.Tree, 0)
+	}
+	return bw.Flush()
+}
+
+// describe renders one node for Print.
+func describe(n *Node) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s)", n.Name, n.Type)
+	kv := func(k, v string) { fmt.Fprintf(&b, " %s=%s", k, v) }
+	cmd := func(k string, argv []string) {
+		if len(argv) > 0 {
+			kv(k, fmt.Sprintf("%q", joinWords(argv)))
+		}
+	}
+	switch n.Type {
+	case Supervisor:
+		kv("strategy", n.Strategy.String())
+		kv("intensity", fmt.Sprint(n.Intensity))
+		kv("period", shortDuration(n.Period))
+	case Process:
+		cmd("command", n.Command)
+		kv("restart", n.Restart.String())
+		kv("stop_signal", signalName(n.StopSignal))
+		kv("stop_timeout", shortDuration(n.StopTimeout))
+		if n.Dir != "" {
+			kv("dir", fmt.Sprintf("%q", n.Dir))
+		}
+		for _, e := range n.Env {
+			kv("env", fmt.Sprintf("%q", e))
+		}
+		if n.User != "" {
+			kv("user", n.User)
+		}
+		if n.Group != "" {
+			kv("group", n.Group)
+		}
+		for _, o := range []struct {
+			k string
+			o Output
+		}{{"stdout", n.Stdout}, {"stderr", n.Stderr}} {
+			switch o.o.Kind {
+			case OutputFile:
+				kv(o.k, fmt.Sprintf("%q", o.o.Path))
+			case OutputInherit:
+				kv(o.k, "inherit")
+			case OutputDiscard:
+				kv(o.k, "discard")
+			}
+		}
+		if len(n.Status) > 0 {
+			cmd("status", n.Status)
+			kv("timeout", shortDuration(n.Timeout))
+		}
+	case Service:
+		cmd("start", n.Start)
+		cmd("stop", n.Stop)
+		cmd("status", n.Status)
+		if n.StopStart {
+			kv("restart", StopStart)
+		} else {
+			cmd("restart", n.RestartCmd)
+		}
+		if n.PatternSet || len(n.Stop) == 0 || len(n.Status) == 0 {
+			kv("pattern", fmt.Sprintf("%q", n.Pattern))
+		}
+		kv("timeout", shortDuration(n.Timeout))
+		if n.SearchPath != "" {
+			kv("path", fmt.Sprintf("%q", n.SearchPath))
+		}
+	}
+	kv("expected", n.Expected.String())
+	return b.String()
+}
+
+// shortDuration renders d without trailing zero units: 1m, not 1m0s.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}

@@ -1,0 +1,129 @@
+package config
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/otpsv/otpsv/actors/policy"
+)
+
+// Type is the kind of a node.
+type Type int
+
+// Node types.
+const (
+	Supervisor Type = iota
+	Process
+	Service
+)
+
+func (t Type) String() string {
+	switch t {
+	case Supervisor:
+		return "supervisor"
+	case Process:
+		return "process"
+	case Service:
+		return "service"
+	}
+	return fmt.Sprintf("Type(%d)", int(t))
+}
+
+// Expected is the state an operator wants a node in.
+type Expected int
+
+// Expected states.
+const (
+	Running Expected = iota
+	Stopped
+)
+
+func (e Expected) String() string {
+	if e == Stopped {
+		return "stopped"
+	}
+	return "running"
+}
+
+// Output says where a process worker's stdout or stderr goes.
+type Output struct {
+	// Kind is OutputFile, OutputInherit or OutputDiscard.
+	Kind OutputKind
+	// Path is the file appended to when Kind is OutputFile. Load fills in
+	// the default (state_dir/logs/<path with / as _>.log) only when the
+	// state dir is known, see Config.ResolveLogs.
+	Path string
+}
+
+// OutputKind enumerates Output destinations.
+type OutputKind int
+
+// Output kinds.
+const (
+	OutputDefault OutputKind = iota // a file under state_dir/logs/
+	OutputFile
+	OutputInherit
+	OutputDiscard
+)
+
+// Settings are the tree-wide options of the `settings:` section.
+type Settings struct {
+	StateDir      string // as written (after ${var}); "" when unset
+	CheckInterval time.Duration
+	LogLevel      string // debug|info|warn|error
+	LogFormat     string // text|json
+}
+
+// Node is one resolved supervisor or worker. Every field is filled with
+// its default by Load; nothing downstream applies defaults again.
+type Node struct {
+	Name string
+	Path string // names from the root joined by "/"
+	Type Type
+	File string // file that defines the node
+	Line int    // line of the node's first key in File
+
+	// Expected is the node's own expected state, with a supervisor's
+	// `expected:` already imposed on its subtree.
+	Expected Expected
+
+	// Supervisor keys.
+	Strategy  policy.Strategy
+	Intensity int
+	Period    time.Duration
+	Children  []*Node
+
+	// Worker keys shared by process and service workers.
+	Restart policy.RestartType
+	Status  []string      // optional status/liveness command (argv)
+	Timeout time.Duration // per command; default 60s
+
+	// Process worker keys.
+	Command     []string
+	Dir         string
+	Env         []string // "K=V", sorted by key, added to otpsv's own environment
+	User        string
+	Group       string
+	StopSignal  syscall.Signal
+	StopTimeout time.Duration
+	Stdout      Output
+	Stderr      Output
+
+	// Service worker keys.
+	Control    []string // prefix; the verb is appended
+	Start      []string
+	Stop       []string
+	RestartCmd []string
+	StopStart  bool   // restart: stop+start (also the default without control)
+	Pattern    string // regular expression for the process table
+	PatternSet bool   // Pattern was written by the user (else derived from Start)
+	SearchPath string // `path:` key: PATH for the commands
+}
+
+// Config is a loaded, validated configuration.
+type Config struct {
+	File     string // the main file, as given
+	Settings Settings
+	Tree     *Node
+}
