@@ -48,19 +48,29 @@ type nodeInfo struct {
 	pid      int
 	since    time.Time
 	restarts []time.Time
+	observer func(Event)
 }
 
 type registry struct {
-	nodes map[string]*nodeInfo
-	root  *config.Node
+	nodes    map[string]*nodeInfo
+	root     *config.Node
+	observer func(Event)
 }
 
-func newRegistry(root *config.Node) *registry {
-	r := &registry{nodes: make(map[string]*nodeInfo), root: root}
+// Event is a change of a node's state, as passed to Options.Observer.
+type Event struct {
+	Time  time.Time
+	Path  string
+	State State
+	Pid   int
+}
+
+func newRegistry(root *config.Node, observer func(Event)) *registry {
+	r := &registry{nodes: make(map[string]*nodeInfo), root: root, observer: observer}
 	now := time.Now()
 	var add func(n *config.Node, period time.Duration)
 	add = func(n *config.Node, period time.Duration) {
-		r.nodes[n.Path] = &nodeInfo{node: n, period: period, state: StateStopped, since: now}
+		r.nodes[n.Path] = &nodeInfo{node: n, period: period, state: StateStopped, since: now, observer: observer}
 		for _, c := range n.Children {
 			add(c, n.Period)
 		}
@@ -73,11 +83,16 @@ func (r *registry) get(path string) *nodeInfo { return r.nodes[path] }
 
 func (ni *nodeInfo) set(s State, pid int) {
 	ni.mu.Lock()
-	if ni.state != s || ni.pid != pid {
+	changed := ni.state != s || ni.pid != pid
+	if changed {
 		ni.since = time.Now()
 	}
 	ni.state, ni.pid = s, pid
+	since := ni.since
 	ni.mu.Unlock()
+	if changed && ni.observer != nil {
+		ni.observer(Event{Time: since, Path: ni.node.Path, State: s, Pid: pid})
+	}
 }
 
 func (ni *nodeInfo) addRestart(t time.Time) {

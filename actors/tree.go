@@ -24,6 +24,9 @@ type Options struct {
 	// Hurry, when closed, cuts every stop grace period short (a second
 	// SIGTERM/SIGINT).
 	Hurry <-chan struct{}
+	// Observer, when set, is called on every change of a node's state, from
+	// the goroutine of the actor that made it: it must not block.
+	Observer func(Event)
 }
 
 // env is what every actor of one tree shares. It is read-only after
@@ -66,7 +69,7 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 	if opts.Clock == nil {
 		opts.Clock = policy.SystemClock{}
 	}
-	e := &env{log: opts.Logger, clock: opts.Clock, hurry: opts.Hurry, reg: newRegistry(cfg.Tree)}
+	e := &env{log: opts.Logger, clock: opts.Clock, hurry: opts.Hurry, reg: newRegistry(cfg.Tree, opts.Observer)}
 	t := &Tree{env: e, root: cfg.Tree, started: make(chan struct{}), done: make(chan struct{})}
 	// protoactor logs its own lifecycle at Info on stderr; otpsv says
 	// what happened itself.

@@ -27,7 +27,8 @@
 // outer base). An undefined ${name} is an error. $$ stands for a literal
 // $; any other $ is kept as written, so "$HOME" reaches the command as
 // "$HOME" (no environment variable is expanded) and a pattern may end
-// with $.
+// with $. In YAML's flow style ([a, b] or {k: v}) braces are syntax, so
+// quote values using ${...} there: ["${base}/bin/x", "-v"].
 //
 // # Commands
 //

@@ -69,7 +69,12 @@ func (l *loader) include(a *at, m *yaml.Node, path string, stopped bool) []*Node
 		if !filepath.IsAbs(full) {
 			full = filepath.Join(a.src.dir, full)
 		}
-		if _, err := os.Stat(full); err != nil {
+		st, err := os.Stat(full)
+		if err == nil && st.IsDir() {
+			a.errf(line, "include", invalidf("%s is a directory (include %s/*.yaml, say)", full, pattern))
+			return nil
+		}
+		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				err = fmt.Errorf("%s: %w", full, fs.ErrNotExist)
 			}
@@ -125,7 +130,7 @@ func (l *loader) includeFile(a *at, line int, file, path string, stopped bool) [
 	}
 	defer r.Close()
 	s := newSrc(file)
-	doc := l.parse(r, s)
+	doc, _ := l.parse(r, s)
 	if doc == nil {
 		return nil
 	}

@@ -236,8 +236,9 @@ func (a *at) duration(key string, v *yaml.Node, positive bool) (time.Duration, b
 	return d, true
 }
 
-// enum reads key as one of the words in choices.
-func (a *at) enum(key string, v *yaml.Node, choices ...string) (string, bool) {
+// enum reads key as one of the words in choices; label names the kind of
+// value in messages ("log level").
+func (a *at) enum(key, label string, v *yaml.Node, choices ...string) (string, bool) {
 	s, ok := a.str(key, v)
 	if !ok {
 		return "", false
@@ -247,16 +248,21 @@ func (a *at) enum(key string, v *yaml.Node, choices ...string) (string, bool) {
 			return s, true
 		}
 	}
-	a.errf(deref(v).Line, key, invalidf("unknown %s %q (want %s)", strings.ReplaceAll(key, "_", " "), s, orList(choices)))
+	a.errf(deref(v).Line, key, invalidf("unknown %s %q (want %s)", label, s, orList(choices)))
 	return "", false
 }
 
 // orList renders a, b or c.
-func orList(xs []string) string {
+func orList(xs []string) string { return list(xs, "or") }
+
+// andList renders a, b and c.
+func andList(xs []string) string { return list(xs, "and") }
+
+func list(xs []string, conj string) string {
 	if len(xs) == 1 {
 		return xs[0]
 	}
-	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
+	return strings.Join(xs[:len(xs)-1], ", ") + " " + conj + " " + xs[len(xs)-1]
 }
 
 // command reads key as a command: a list of words (argv), or a string
@@ -365,7 +371,10 @@ func (l *loader) config(r io.Reader, file string) *Config {
 			LogFormat:     DefaultLogFormat,
 		},
 	}
-	doc := l.parse(r, s)
+	doc, ok := l.parse(r, s)
+	if !ok {
+		return nil
+	}
 	top := &at{l: l, src: s}
 	if doc == nil {
 		top.errf(0, "", fmt.Errorf("%w \"tree\" (the file is empty)", ErrMissingKey))
@@ -400,39 +409,40 @@ func (l *loader) config(r io.Reader, file string) *Config {
 	return c
 }
 
-// parse decodes one YAML document from r. It returns nil for an empty
-// file (or one holding only null), and records syntax errors.
-func (l *loader) parse(r io.Reader, s src) *yaml.Node {
+// parse decodes one YAML document from r. It returns nil, true for an
+// empty file (or one holding only null), and records syntax errors,
+// returning false.
+func (l *loader) parse(r io.Reader, s src) (*yaml.Node, bool) {
 	dec := yaml.NewDecoder(r)
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil
+			return nil, true
 		}
 		l.yamlErr(s, err)
-		return nil
+		return nil, false
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
 			l.yamlErr(s, err)
-			return nil
+			return nil, false
 		}
 		l.errs = append(l.errs, &FieldError{File: s.file, Line: extra.Line,
 			Err: fmt.Errorf("%w: more than one document (---) in one file", ErrSyntax)})
-		return nil
+		return nil, false
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode {
 		if len(root.Content) == 0 {
-			return nil
+			return nil, true
 		}
 		root = root.Content[0]
 	}
 	if isNull(deref(root)) {
-		return nil
+		return nil, true
 	}
-	return root
+	return root, true
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -470,11 +480,11 @@ func (l *loader) settings(a *at, v *yaml.Node, st *Settings) {
 				st.CheckInterval = d
 			}
 		case "log_level":
-			if s, ok := a.enum(p.key, p.v, "debug", "info", "warn", "error"); ok {
+			if s, ok := a.enum(p.key, "log level", p.v, "debug", "info", "warn", "error"); ok {
 				st.LogLevel = s
 			}
 		case "log_format":
-			if s, ok := a.enum(p.key, p.v, "text", "json"); ok {
+			if s, ok := a.enum(p.key, "log format", p.v, "text", "json"); ok {
 				st.LogFormat = s
 			}
 		default:
@@ -558,7 +568,7 @@ func (l *loader) node(m *yaml.Node, s src, sc *scope, parent, where string, stop
 	// type
 	typeOK := true
 	if v, ok := f.get("type"); ok {
-		t, ok := a.enum("type", v, "supervisor", "process", "service")
+		t, ok := a.enum("type", "node type", v, "supervisor", "process", "service")
 		switch t {
 		case "supervisor":
 			n.Type = Supervisor
@@ -592,7 +602,7 @@ func (l *loader) node(m *yaml.Node, s src, sc *scope, parent, where string, stop
 			typeOK = false
 		case 1:
 		default:
-			a.errf(m.Line, "", fmt.Errorf("%w: it has both %s; remove one or set type", ErrNodeType, orList(kinds)))
+			a.errf(m.Line, "", fmt.Errorf("%w: it has both %s; remove one or set type", ErrNodeType, andList(kinds)))
 			typeOK = false
 		}
 	}
@@ -616,7 +626,7 @@ func (l *loader) node(m *yaml.Node, s src, sc *scope, parent, where string, stop
 
 	// expected
 	if v, ok := f.get("expected"); ok {
-		if e, ok := a.enum("expected", v, "running", "stopped"); ok && e == "stopped" {
+		if e, ok := a.enum("expected", "expected state", v, "running", "stopped"); ok && e == "stopped" {
 			stopped = true
 		}
 	}
