@@ -17,6 +17,10 @@ import (
 // restart intensity.
 var ErrRootGaveUp = errors.New("root supervisor gave up")
 
+// ErrUnsupported is returned by Start for a config that uses what this
+// version cannot supervise yet; refusing is better than pretending.
+var ErrUnsupported = errors.New("not supported yet")
+
 // Options configure a running tree.
 type Options struct {
 	Logger *slog.Logger
@@ -62,6 +66,9 @@ type Tree struct {
 func Start(cfg *config.Config, opts Options) (*Tree, error) {
 	if cfg == nil || cfg.Tree == nil {
 		return nil, errors.New("no tree to start")
+	}
+	if err := supported(cfg.Tree); err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -169,4 +176,20 @@ func (g *guardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, chi
 	g.tree.env.log.Error("root supervisor gave up", "root", g.tree.root.Path, "reason", what)
 	g.stopping = true
 	sup.(actor.Context).Stop(child)
+}
+
+// supported refuses service workers and process status checks, which the
+// daemon does not drive yet.
+func supported(root *config.Node) error {
+	var errs []error
+	_ = root.Walk(func(n *config.Node) error {
+		switch {
+		case n.Type == config.Service:
+			errs = append(errs, fmt.Errorf("%s:%d: %s: service workers: %w", n.File, n.Line, n.Path, ErrUnsupported))
+		case n.Type == config.Process && len(n.Status) > 0:
+			errs = append(errs, fmt.Errorf("%s:%d: %s: status checks on process workers: %w", n.File, n.Line, n.Path, ErrUnsupported))
+		}
+		return nil
+	})
+	return errors.Join(errs...)
 }

@@ -45,7 +45,11 @@ func (w *processWorker) Receive(ctx actor.Context) {
 
 func (w *processWorker) start(ctx actor.Context) {
 	w.info.set(StateStarting, 0)
-	p, err := proc.Start(w.spec())
+	spec, err := w.spec()
+	var p *proc.Process
+	if err == nil {
+		p, err = proc.Start(spec)
+	}
 	if err != nil {
 		w.failed = true
 		w.info.set(StateFailed, 0)
@@ -63,19 +67,24 @@ func (w *processWorker) start(ctx actor.Context) {
 	ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
 }
 
-func (w *processWorker) spec() proc.Spec {
+func (w *processWorker) spec() (proc.Spec, error) {
 	n := w.node
 	var env []string
 	if len(n.Env) > 0 {
-		env = append(os.Environ(), n.Env...)
+		env = proc.MergeEnv(os.Environ(), n.Env)
+	}
+	cred, err := proc.Credential(n.User, n.Group)
+	if err != nil {
+		return proc.Spec{}, err
 	}
 	return proc.Spec{
-		Argv:   n.Command,
-		Dir:    n.Dir,
-		Env:    env,
-		Stdout: output(n.Stdout),
-		Stderr: output(n.Stderr),
-	}
+		Argv:       n.Command,
+		Dir:        n.Dir,
+		Env:        env,
+		Stdout:     output(n.Stdout),
+		Stderr:     output(n.Stderr),
+		Credential: cred,
+	}, nil
 }
 
 func output(o config.Output) proc.Output {

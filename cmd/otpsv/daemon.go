@@ -54,6 +54,9 @@ func runDaemon(c *cli.Context) error {
 
 	sigs := signalsFrom(c.Context)
 	tree, err := actors.Start(cfg, actors.Options{Logger: log, Hurry: sigs.hurry})
+	if errors.Is(err, actors.ErrUnsupported) {
+		return exitWith(exitConfig, err)
+	}
 	if err != nil {
 		return exitWith(exitFailed, err)
 	}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# otpsv's performance numbers, measured with the shared harness (copied
+# here from ../shared/bench; the otpsv adapter is finished in this copy).
+# Usage: OTPSV=/path/to/otpsv bench/run.sh   (make bench does this)
+# Prints "metric value unit" lines; also saved under $OUT (default
+# /tmp/bench-results/otpsv-<date>.txt). Takes about 4 minutes.
+set -u
+cd "$(dirname "$0")" || exit 1
+export OTPSV=${OTPSV:-otpsv}
+OUT=${OUT:-/tmp/bench-results}
+mkdir -p "$OUT"
+out=$OUT/otpsv-$(date -u +%Y%m%dT%H%M%SZ).txt
+{
+	./baseline.sh
+	# otpsv does not throttle restarts, so a short settle suffices; the
+	# script still adds a random 0-1 s before each kill.
+	REPEATS=${REPEATS:-100} SETTLE=${SETTLE:-0.2} ./restart-latency.sh otpsv
+	./scale.sh otpsv 100 1000
+	./stop-all.sh otpsv 100
+} 2>&1 | tee "$out"
+echo "# saved in $out"
