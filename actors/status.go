@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/config"
 )
 
@@ -22,20 +23,6 @@ const (
 	StateUnknown  State = "unknown"
 )
 
-// NodeStatus is one node of a tree snapshot, in the shape of `tree --json`.
-type NodeStatus struct {
-	Name     string        `json:"name"`
-	Path     string        `json:"path"`
-	Type     string        `json:"type"`
-	Strategy string        `json:"strategy,omitempty"`
-	State    State         `json:"state"`
-	Expected string        `json:"expected"`
-	Pid      *int          `json:"pid"`
-	Since    time.Time     `json:"since"`
-	Restarts int           `json:"restarts"`
-	Children []*NodeStatus `json:"children,omitempty"`
-}
-
 // nodeInfo is the live, shared view of one node: actors write it, readers
 // (tree, status) copy it. A mutex per node keeps writers from contending.
 type nodeInfo struct {
@@ -48,6 +35,7 @@ type nodeInfo struct {
 	pid      int
 	since    time.Time
 	restarts []time.Time
+	done     bool // ended normally and its restart type lets it end
 	observer func(Event)
 }
 
@@ -95,6 +83,12 @@ func (ni *nodeInfo) set(s State, pid int) {
 	}
 }
 
+func (ni *nodeInfo) setDone(done bool) {
+	ni.mu.Lock()
+	ni.done = done
+	ni.mu.Unlock()
+}
+
 func (ni *nodeInfo) addRestart(t time.Time) {
 	ni.mu.Lock()
 	ni.restarts = append(ni.restarts, t)
@@ -102,7 +96,7 @@ func (ni *nodeInfo) addRestart(t time.Time) {
 }
 
 // snapshot copies the subtree rooted at n.
-func (r *registry) snapshot(n *config.Node) *NodeStatus {
+func (r *registry) snapshot(n *config.Node) *control.Node {
 	ni := r.nodes[n.Path]
 	ni.mu.Lock()
 	now := time.Now()
@@ -113,9 +107,9 @@ func (r *registry) snapshot(n *config.Node) *NodeStatus {
 		}
 	}
 	ni.restarts = keep
-	st := &NodeStatus{
-		Name: n.Name, Path: n.Path, Type: n.Type.String(), State: ni.state,
-		Expected: n.Expected.String(), Since: ni.since, Restarts: len(keep),
+	st := &control.Node{
+		Name: n.Name, Path: n.Path, Type: n.Type.String(), State: string(ni.state),
+		Expected: n.Expected.String(), Since: ni.since, Restarts: len(keep), Done: ni.done,
 	}
 	if ni.pid > 0 {
 		pid := ni.pid
@@ -124,7 +118,7 @@ func (r *registry) snapshot(n *config.Node) *NodeStatus {
 	ni.mu.Unlock()
 	if n.Type == config.Supervisor {
 		st.Strategy = n.Strategy.String()
-		st.Children = make([]*NodeStatus, 0, len(n.Children))
+		st.Children = make([]*control.Node, 0, len(n.Children))
 		for _, c := range n.Children {
 			st.Children = append(st.Children, r.snapshot(c))
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/actors/policy"
 	"github.com/otpsv/otpsv/config"
 )
@@ -120,7 +121,10 @@ func (t *Tree) Stop(ctx context.Context) error {
 }
 
 // Snapshot returns the current state of every node.
-func (t *Tree) Snapshot() *NodeStatus { return t.env.reg.snapshot(t.root) }
+func (t *Tree) Snapshot() *control.Node { return t.env.reg.snapshot(t.root) }
+
+// Tree implements control.Backend.
+func (t *Tree) Tree() *control.Node { return t.Snapshot() }
 
 // guardian is the top-level actor: protoactor gives top-level actors a
 // fixed strategy of its own, so the root supervisor is spawned under this

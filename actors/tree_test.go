@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/config"
 )
 
@@ -83,7 +84,7 @@ func (h *harness) waitStarted() {
 	}
 }
 
-func pidOf(st *NodeStatus, path string) int {
+func pidOf(st *control.Node, path string) int {
 	if st.Path == path {
 		if st.Pid == nil {
 			return 0

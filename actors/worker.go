@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/otpsv/otpsv/actors/policy"
 	"github.com/otpsv/otpsv/actors/proc"
 	"github.com/otpsv/otpsv/config"
 )
@@ -44,6 +45,7 @@ func (w *processWorker) Receive(ctx actor.Context) {
 }
 
 func (w *processWorker) start(ctx actor.Context) {
+	w.info.setDone(false)
 	w.info.set(StateStarting, 0)
 	spec, err := w.spec()
 	var p *proc.Process
@@ -106,8 +108,13 @@ func (w *processWorker) exited(m *processExited) {
 		lvl = slog.LevelInfo
 	}
 	w.env.log.Log(context.Background(), lvl, "exited", "node", w.node.Path, "pid", m.pid, "status", m.status.String(), "restart", w.node.Restart.String())
-	w.failed = true
-	w.info.set(StateFailed, 0)
+	if m.status.Normal() && w.node.Restart != policy.Permanent {
+		w.info.setDone(true) // its restart type says it may end
+		w.info.set(StateStopped, 0)
+	} else {
+		w.failed = true
+		w.info.set(StateFailed, 0)
+	}
 	panic(&failure{path: w.node.Path, abnormal: !m.status.Normal(), what: m.status.String()})
 }
 

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/otpsv/otpsv/actors"
+	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/actors/proc"
 	"github.com/otpsv/otpsv/persistence"
 )
@@ -60,6 +63,13 @@ func runDaemon(c *cli.Context) error {
 	if err != nil {
 		return exitWith(exitFailed, err)
 	}
+	srv, err := control.Listen(filepath.Join(dir, control.SocketName), tree,
+		control.Info{Pid: os.Getpid(), Started: time.Now(), Version: version, Config: cfg.File}, log)
+	if err != nil {
+		_ = tree.Stop(context.Background())
+		return exitWith(exitFailed, err)
+	}
+	defer func() { _ = srv.Close() }()
 	log.Info("daemon started", "pid", os.Getpid(), "root", cfg.Tree.Path, "state_dir", dir)
 	for {
 		select {

@@ -112,6 +112,9 @@ func newApp() *cli.App {
 		// parsing flags at the first positional argument.
 		Commands: []*cli.Command{
 			daemonCommand(),
+			treeCommand(),
+			statusCommand(),
+			checkCommand(),
 			validateCommand(),
 			versionCommand(),
 		},

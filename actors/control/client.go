@@ -1,0 +1,92 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"syscall"
+	"time"
+)
+
+// ErrNoDaemon means no daemon answers on the socket.
+var ErrNoDaemon = errors.New("no daemon is running")
+
+// Client talks to a daemon's control socket.
+type Client struct {
+	path string
+	http *http.Client
+}
+
+// NewClient returns a client for the socket at path.
+func NewClient(path string) *Client {
+	return &Client{path: path, http: &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}},
+	}}
+}
+
+// Tree fetches the tree (or the subtree at path).
+func (c *Client) Tree(ctx context.Context, path string) (*Node, error) {
+	var n Node
+	q := ""
+	if path != "" {
+		q = "?path=" + url.QueryEscape(path)
+	}
+	if err := c.get(ctx, "/v1/tree"+q, &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// Info fetches the daemon's description.
+func (c *Client) Info(ctx context.Context) (*Info, error) {
+	var i Info
+	if err := c.get(ctx, "/v1/info", &i); err != nil {
+		return nil, err
+	}
+	return &i, nil
+}
+
+// StatusError is an error answer of the daemon.
+type StatusError struct {
+	Code int
+	Msg  string
+}
+
+func (e *StatusError) Error() string { return e.Msg }
+
+func (c *Client) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://otpsv"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w (socket %s)", ErrNoDaemon, c.path)
+		}
+		return fmt.Errorf("control socket %s: %w", c.path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e errorBody
+		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+			e.Error = resp.Status
+		}
+		return &StatusError{Code: resp.StatusCode, Msg: e.Error}
+	}
+	return json.Unmarshal(body, out)
+}

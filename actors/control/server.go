@@ -1,0 +1,196 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// SocketName is the control socket's file name inside state_dir.
+const SocketName = "otpsv.sock"
+
+// Node is one node of the tree as served: the shape of `tree --json`.
+type Node struct {
+	Name     string    `json:"name"`
+	Path     string    `json:"path"`
+	Type     string    `json:"type"`
+	Strategy string    `json:"strategy,omitempty"`
+	State    string    `json:"state"`
+	Expected string    `json:"expected"`
+	Pid      *int      `json:"pid"`
+	Since    time.Time `json:"since"`
+	Restarts int       `json:"restarts"`
+	// Done marks a worker whose restart type lets it end and which ended
+	// normally: stopped, and as expected.
+	Done     bool    `json:"done,omitempty"`
+	Children []*Node `json:"children,omitempty"`
+}
+
+// Info describes the daemon that answers.
+type Info struct {
+	Pid     int       `json:"pid"`
+	Started time.Time `json:"started"`
+	Version string    `json:"version"`
+	Config  string    `json:"config"`
+}
+
+// Backend is what the server needs of a running tree.
+type Backend interface {
+	Tree() *Node
+}
+
+// Server serves the control socket.
+type Server struct {
+	srv  *http.Server
+	ln   net.Listener
+	path string
+}
+
+const (
+	maxBody    = 64 << 10
+	maxHeader  = 16 << 10
+	ioDeadline = 10 * time.Second
+)
+
+// Listen creates the socket at path (replacing a stale one: the caller
+// holds the state_dir lock, so no live daemon owns it) and serves it until
+// Close.
+func Listen(path string, b Backend, info Info, log *slog.Logger) (*Server, error) {
+	_ = os.Remove(path)
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, info) })
+	mux.HandleFunc("GET /v1/tree", func(w http.ResponseWriter, r *http.Request) {
+		root := b.Tree()
+		if p := strings.Trim(r.URL.Query().Get("path"), "/"); p != "" {
+			if root = Find(root, p); root == nil {
+				writeError(w, http.StatusNotFound, fmt.Errorf("no node %q", p))
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, root)
+	})
+	s := &Server{
+		ln:   &peerListener{Listener: ln, uid: os.Getuid(), log: log},
+		path: path,
+		srv: &http.Server{
+			Handler: http.MaxBytesHandler(mux, maxBody),
+			// A client that stalls must not hold a connection forever.
+			ReadHeaderTimeout: ioDeadline,
+			ReadTimeout:       ioDeadline,
+			WriteTimeout:      ioDeadline,
+			IdleTimeout:       time.Minute,
+			MaxHeaderBytes:    maxHeader,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		},
+	}
+	go func() { _ = s.srv.Serve(s.ln) }()
+	return s, nil
+}
+
+// Close stops serving and removes the socket.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	_ = os.Remove(s.path)
+	return err
+}
+
+// peerListener refuses connections from other users (SO_PEERCRED).
+type peerListener struct {
+	net.Listener
+	uid int
+	log *slog.Logger
+}
+
+func (l *peerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		uid, err := peerUID(c)
+		if err == nil && (uid == l.uid || uid == 0) {
+			return c, nil
+		}
+		l.log.Warn("control: refused a client", "uid", uid, "err", err)
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Write([]byte("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 32\r\n\r\n{\"error\":\"permission denied\"}\n\n\n"))
+		_ = c.Close()
+	}
+}
+
+func peerUID(c net.Conn) (int, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return -1, errors.New("not a unix connection")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	uid := -1
+	var cerr error
+	err = raw.Control(func(fd uintptr) {
+		cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+		if err != nil {
+			cerr = err
+			return
+		}
+		uid = int(cred.Uid)
+	})
+	if err == nil {
+		err = cerr
+	}
+	return uid, err
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, errorBody{Error: err.Error()})
+}
+
+// Find returns the node at path within root, or nil.
+func Find(root *Node, path string) *Node {
+	if root == nil {
+		return nil
+	}
+	if root.Path == path {
+		return root
+	}
+	for _, c := range root.Children {
+		if c.Path == path || strings.HasPrefix(path, c.Path+"/") {
+			return Find(c, path)
+		}
+	}
+	return nil
+}

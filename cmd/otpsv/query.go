@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otpsv/otpsv/actors/control"
+	"github.com/otpsv/otpsv/config"
+)
+
+// queryStateDir finds the state_dir for verbs that only read state: the
+// config is needed only when neither --state-dir nor $OTPSV_STATE_DIR
+// names it (the default depends on the root's name).
+func queryStateDir(c *cli.Context) (string, error) {
+	if d := c.String("state-dir"); d != "" {
+		return filepath.Abs(d)
+	}
+	if d := os.Getenv(config.EnvStateDir); d != "" {
+		return filepath.Abs(d)
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return "", err
+	}
+	return cfg.ResolveStateDir("")
+}
+
+// fetchTree asks the running daemon for the tree at path ("" = root).
+func fetchTree(c *cli.Context, path string) (*control.Node, error) {
+	dir, err := queryStateDir(c)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
+	defer cancel()
+	n, err := control.NewClient(filepath.Join(dir, control.SocketName)).Tree(ctx, strings.Trim(path, "/"))
+	var se *control.StatusError
+	if errors.As(err, &se) {
+		return nil, exitWith(exitFailed, err)
+	}
+	if errors.Is(err, control.ErrNoDaemon) {
+		return nil, exitWith(exitFailed, fmt.Errorf("%w on %s, and no saved state", control.ErrNoDaemon, dir))
+	}
+	return n, err
+}
+
+// asExpected reports whether a node is in the state it should be in.
+func asExpected(n *control.Node) bool {
+	switch n.Expected {
+	case "stopped":
+		return n.State == "stopped"
+	default:
+		return n.State == "running" || (n.State == "stopped" && n.Done)
+	}
+}
+
+func walkNodes(n *control.Node, fn func(*control.Node, int)) {
+	var walk func(*control.Node, int)
+	walk = func(n *control.Node, depth int) {
+		fn(n, depth)
+		for _, ch := range n.Children {
+			walk(ch, depth+1)
+		}
+	}
+	walk(n, 0)
+}
+
+// stateLabel is the state as shown to people: a worker that ended as its
+// restart type allows is "done", not merely stopped.
+func stateLabel(n *control.Node) string {
+	if n.State == "stopped" && n.Done {
+		return "done"
+	}
+	return n.State
+}
