@@ -15,6 +15,14 @@ type childStarted struct{ pid *actor.PID }
 // order and then itself.
 type shutdown struct{}
 
+// command is an operator's start, stop or restart of the node at path,
+// routed down the tree to the node's supervisor.
+type command struct {
+	verb  string // "start", "stop" or "restart"
+	path  string
+	reply func(error)
+}
+
 // processExited is sent by a worker's wait goroutine to the worker.
 type processExited struct {
 	pid    int

@@ -36,6 +36,8 @@ type nodeInfo struct {
 	since    time.Time
 	restarts []time.Time
 	done     bool // ended normally and its restart type lets it end
+	// adminStopped: an operator stopped it; it stays stopped until started.
+	adminStopped bool
 	observer func(Event)
 }
 
@@ -83,6 +85,18 @@ func (ni *nodeInfo) set(s State, pid int) {
 	}
 }
 
+func (ni *nodeInfo) setAdminStopped(v bool) {
+	ni.mu.Lock()
+	ni.adminStopped = v
+	ni.mu.Unlock()
+}
+
+func (ni *nodeInfo) isAdminStopped() bool {
+	ni.mu.Lock()
+	defer ni.mu.Unlock()
+	return ni.adminStopped
+}
+
 func (ni *nodeInfo) setDone(done bool) {
 	ni.mu.Lock()
 	ni.done = done
@@ -95,8 +109,11 @@ func (ni *nodeInfo) addRestart(t time.Time) {
 	ni.mu.Unlock()
 }
 
-// snapshot copies the subtree rooted at n.
-func (r *registry) snapshot(n *config.Node) *control.Node {
+// snapshot copies the subtree rooted at n. An operator's stop of a
+// supervisor makes its whole subtree expected stopped.
+func (r *registry) snapshot(n *config.Node) *control.Node { return r.snap(n, false) }
+
+func (r *registry) snap(n *config.Node, ancestorStopped bool) *control.Node {
 	ni := r.nodes[n.Path]
 	ni.mu.Lock()
 	now := time.Now()
@@ -110,6 +127,11 @@ func (r *registry) snapshot(n *config.Node) *control.Node {
 	st := &control.Node{
 		Name: n.Name, Path: n.Path, Type: n.Type.String(), State: string(ni.state),
 		Expected: n.Expected.String(), Since: ni.since, Restarts: len(keep), Done: ni.done,
+		AdminStopped: ni.adminStopped,
+	}
+	stopped := ancestorStopped || ni.adminStopped
+	if stopped {
+		st.Expected = config.Stopped.String()
 	}
 	if ni.pid > 0 {
 		pid := ni.pid
@@ -120,7 +142,7 @@ func (r *registry) snapshot(n *config.Node) *control.Node {
 		st.Strategy = n.Strategy.String()
 		st.Children = make([]*control.Node, 0, len(n.Children))
 		for _, c := range n.Children {
-			st.Children = append(st.Children, r.snapshot(c))
+			st.Children = append(st.Children, r.snap(c, stopped))
 		}
 	}
 	return st

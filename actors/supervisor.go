@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -31,6 +32,16 @@ const (
 type op struct {
 	kind opKind
 	i    int
+	// done, when set, hears how the step ended (an operator's command
+	// waiting for its answer).
+	done func(error)
+}
+
+func (o *op) finish(err error) {
+	if o != nil && o.done != nil {
+		o.done(err)
+		o.done = nil
+	}
 }
 
 type mode int
@@ -75,19 +86,23 @@ func (s *supervisor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.info.set(StateStarting, 0)
 		for i := range s.kids {
-			s.queue = append(s.queue, op{opStart, i})
+			s.queue = append(s.queue, op{kind: opStart, i: i})
 		}
 		s.advance(ctx)
 	case *childStarted:
 		if s.cur != nil && s.cur.kind == opStart && s.kids[s.cur.i].pid.Equal(m.pid) {
+			s.cur.finish(nil)
 			s.cur = nil
 			s.advance(ctx)
 		}
+	case *command:
+		s.command(ctx, m)
 	case *actor.Terminated:
 		for i, k := range s.kids {
 			if k.pid.Equal(m.Who) {
 				k.pid, k.failed = nil, false
 				if s.cur != nil && s.cur.i == i && s.cur.kind == opStop {
+					s.cur.finish(nil)
 					s.cur = nil
 				}
 				s.advance(ctx)
@@ -100,7 +115,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		}
 		s.mode = modeStopping
 		s.info.set(StateStopping, 0)
-		s.replan(s.stopAll())
+		s.stopEverything()
 		s.advance(ctx)
 	}
 }
@@ -130,18 +145,19 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 		k.info.set(StateFailed, 0)
 	}
 	if s.cur != nil && s.cur.kind == opStart && s.cur.i == i {
+		s.cur.finish(fmt.Errorf("%s failed while starting: %s", k.node.Path, f.what))
 		s.cur = nil // it will never report started
 	}
 	act := s.policy.ChildExited(s.policyChildren(), i, f.abnormal)
 	switch act.Kind {
 	case policy.Ignore:
 		s.env.log.Info("not restarting", "supervisor", s.node.Path, "child", k.node.Path, "restart", k.node.Restart.String(), "reason", f.what)
-		s.replan(append(stops(act.Stop), s.queue...))
+		s.queue = append(stops(act.Stop), s.queue...)
 	case policy.Restart:
 		now := s.env.clock.Now()
 		var names []string
 		for _, j := range act.Start {
-			if s.kids[j].node.Expected == config.Running {
+			if s.wanted(s.kids[j]) {
 				s.kids[j].info.addRestart(now)
 				names = append(names, s.kids[j].node.Name)
 			}
@@ -150,27 +166,34 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 			"failed", k.node.Path, "reason", f.what, "restart", names, "budget", s.policy.Budget())
 		plan := stops(act.Stop)
 		for _, j := range act.Start {
-			plan = append(plan, op{opStart, j})
+			plan = append(plan, op{kind: opStart, i: j})
 		}
-		s.replan(append(plan, s.queue...))
+		s.queue = append(plan, s.queue...)
 	case policy.GiveUp:
 		s.mode = modeGivingUp
 		s.reason = fmt.Sprintf("%v: more than %d restarts in %s; last failure: %s: %s",
 			policy.ErrIntensityExceeded, s.node.Intensity, s.node.Period, k.node.Path, f.what)
 		s.env.log.Error("giving up", "supervisor", s.node.Path, "reason", s.reason)
 		s.info.set(StateStopping, 0)
-		s.replan(s.stopAll())
+		s.stopEverything()
 	}
 	s.advance(ctx)
 }
 
-// replan replaces the pending steps. A start in flight is abandoned when
-// the new plan is a full stop; a stop in flight is always waited for.
-func (s *supervisor) replan(plan []op) {
-	if s.cur != nil && s.cur.kind == opStart && (s.mode == modeStopping || s.mode == modeGivingUp) {
+// stopEverything replaces the pending steps with stopping every child
+// (shutdown, or giving up). A start in flight is abandoned; a stop in
+// flight is always waited for. Operators waiting on a dropped step hear
+// why.
+func (s *supervisor) stopEverything() {
+	why := fmt.Errorf("supervisor %s is stopping", s.node.Path)
+	if s.cur != nil && s.cur.kind == opStart {
+		s.cur.finish(why)
 		s.cur = nil
 	}
-	s.queue = plan
+	for n := range s.queue {
+		s.queue[n].finish(why)
+	}
+	s.queue = s.stopAll()
 }
 
 func (s *supervisor) stopAll() []op {
@@ -184,7 +207,7 @@ func (s *supervisor) stopAll() []op {
 func stops(idx []int) []op {
 	out := make([]op, len(idx))
 	for n, j := range idx {
-		out[n] = op{opStop, j}
+		out[n] = op{kind: opStop, i: j}
 	}
 	return out
 }
@@ -204,6 +227,7 @@ func (s *supervisor) advance(ctx actor.Context) {
 		switch o.kind {
 		case opStop:
 			if k.pid == nil {
+				o.finish(nil)
 				continue
 			}
 			if k.node.Type == config.Supervisor && !k.failed {
@@ -212,7 +236,8 @@ func (s *supervisor) advance(ctx actor.Context) {
 				ctx.Stop(k.pid)
 			}
 		case opStart:
-			if k.pid != nil || k.node.Expected != config.Running {
+			if k.pid != nil || !s.wanted(k) {
+				o.finish(nil)
 				continue
 			}
 			k.pid = ctx.Spawn(actor.PropsFromProducer(s.env.producer(k.node)))
@@ -237,6 +262,64 @@ func (s *supervisor) drained(ctx actor.Context) {
 		s.info.set(StateFailed, 0)
 		panic(&failure{path: s.node.Path, abnormal: true, gaveUp: true, what: s.reason})
 	}
+}
+
+// wanted: the child is to run (the config says so, and no operator
+// stopped it).
+func (s *supervisor) wanted(k *slot) bool {
+	return k.node.Expected == config.Running && !k.info.isAdminStopped()
+}
+
+// command carries out an operator's start, stop or restart of a child,
+// or passes it down to the child supervisor whose subtree holds the path.
+// Operator actions are not failures: they count nothing towards intensity.
+func (s *supervisor) command(ctx actor.Context, m *command) {
+	if s.mode == modeStopping || s.mode == modeGivingUp {
+		m.reply(fmt.Errorf("%s: supervisor %s is stopping", m.path, s.node.Path))
+		return
+	}
+	for i, k := range s.kids {
+		switch {
+		case k.node.Path == m.path:
+			s.commandChild(ctx, i, m)
+			return
+		case strings.HasPrefix(m.path, k.node.Path+"/") && k.node.Type == config.Supervisor:
+			if k.pid == nil || k.failed {
+				m.reply(fmt.Errorf("%s: supervisor %s is not running; start it first", m.path, k.node.Path))
+				return
+			}
+			ctx.Send(k.pid, m)
+			return
+		}
+	}
+	m.reply(fmt.Errorf("%w: %s", ErrUnknownPath, m.path))
+}
+
+func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
+	k := s.kids[i]
+	var plan []op
+	switch m.verb {
+	case "stop":
+		k.info.setAdminStopped(true)
+		s.env.log.Info("operator stop", "node", k.node.Path)
+		plan = []op{{kind: opStop, i: i, done: m.reply}}
+	case "start", "restart":
+		if k.node.Expected != config.Running {
+			m.reply(fmt.Errorf("%s: expected: stopped in the config; change the config to run it", k.node.Path))
+			return
+		}
+		k.info.setAdminStopped(false)
+		s.env.log.Info("operator "+m.verb, "node", k.node.Path)
+		if m.verb == "restart" {
+			plan = append(plan, op{kind: opStop, i: i})
+		}
+		plan = append(plan, op{kind: opStart, i: i, done: m.reply})
+	default:
+		m.reply(fmt.Errorf("unknown command %q", m.verb))
+		return
+	}
+	s.queue = append(plan, s.queue...)
+	s.advance(ctx)
 }
 
 func (s *supervisor) indexOf(pid *actor.PID) int {

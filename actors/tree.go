@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -21,6 +22,9 @@ var ErrRootGaveUp = errors.New("root supervisor gave up")
 // ErrUnsupported is returned by Start for a config that uses what this
 // version cannot supervise yet; refusing is better than pretending.
 var ErrUnsupported = errors.New("not supported yet")
+
+// ErrUnknownPath is returned for a command on a path that names no node.
+var ErrUnknownPath = errors.New("no such node")
 
 // Options configure a running tree.
 type Options struct {
@@ -120,6 +124,27 @@ func (t *Tree) Stop(ctx context.Context) error {
 	}
 }
 
+// Command carries out an operator's "start", "stop" or "restart" of the
+// node at path and returns when it is done. A stopped node stays stopped
+// (whatever happens to its siblings) until started again.
+func (t *Tree) Command(ctx context.Context, verb, path string) error {
+	reply := make(chan error, 1)
+	t.system.Root.Send(t.guardian, &command{verb: verb, path: path, reply: func(err error) {
+		select {
+		case reply <- err:
+		default:
+		}
+	}})
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%s %s: %w", verb, path, ctx.Err())
+	case <-t.done:
+		return fmt.Errorf("%s %s: the tree stopped", verb, path)
+	}
+}
+
 // Snapshot returns the current state of every node.
 func (t *Tree) Snapshot() *control.Node { return t.env.reg.snapshot(t.root) }
 
@@ -134,6 +159,10 @@ type guardian struct {
 	root     *actor.PID
 	failed   bool
 	stopping bool
+	// pending is an operator's command on the root itself, answered when
+	// the root has stopped or started.
+	pending    func(error)
+	restarting bool
 }
 
 var _ actor.SupervisorStrategy = (*guardian)(nil)
@@ -143,13 +172,25 @@ func (g *guardian) Receive(ctx actor.Context) {
 	case *actor.Started:
 		g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(g.tree.root)))
 	case *childStarted:
-		g.tree.env.log.Info("tree started", "root", g.tree.root.Path)
-		close(g.tree.started)
+		g.answer(nil)
+		select {
+		case <-g.tree.started:
+		default:
+			g.tree.env.log.Info("tree started", "root", g.tree.root.Path)
+			close(g.tree.started)
+		}
+	case *command:
+		g.command(ctx, m)
 	case *shutdown:
-		if g.stopping || g.root == nil {
+		if g.stopping {
 			return
 		}
 		g.stopping = true
+		g.answer(errors.New("the tree is stopping"))
+		if g.root == nil {
+			g.finish() // an operator had stopped the root: nothing runs
+			return
+		}
 		if g.failed {
 			ctx.Stop(g.root)
 		} else {
@@ -158,13 +199,91 @@ func (g *guardian) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		if g.root != nil && m.Who.Equal(g.root) {
 			g.root = nil
-			select {
-			case <-g.tree.started:
-			default:
-				close(g.tree.started)
+			if !g.stopping && !g.failed {
+				// An operator stopped or restarted the root; the daemon
+				// goes on either way.
+				if g.restarting {
+					g.restarting = false
+					g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(g.tree.root)))
+					return
+				}
+				g.answer(nil)
+				return
 			}
-			close(g.tree.done)
+			g.finish()
 		}
+	}
+}
+
+func (g *guardian) finish() {
+	select {
+	case <-g.tree.started:
+	default:
+		close(g.tree.started)
+	}
+	close(g.tree.done)
+}
+
+func (g *guardian) answer(err error) {
+	if g.pending != nil {
+		g.pending(err)
+		g.pending = nil
+	}
+}
+
+// command handles an operator's command on the root itself and passes
+// every other one to the root supervisor.
+func (g *guardian) command(ctx actor.Context, m *command) {
+	root := g.tree.root
+	if g.stopping || g.failed {
+		m.reply(errors.New("the tree is stopping"))
+		return
+	}
+	if m.path != root.Path {
+		if !strings.HasPrefix(m.path, root.Path+"/") {
+			m.reply(fmt.Errorf("%w: %s", ErrUnknownPath, m.path))
+			return
+		}
+		if g.root == nil {
+			m.reply(fmt.Errorf("%s: the root %s is stopped; start it first", m.path, root.Path))
+			return
+		}
+		ctx.Send(g.root, m)
+		return
+	}
+	if g.pending != nil {
+		m.reply(errors.New("another command on the root is in progress"))
+		return
+	}
+	info := g.tree.env.reg.get(root.Path)
+	switch m.verb {
+	case "stop":
+		info.setAdminStopped(true)
+		if g.root == nil {
+			m.reply(nil)
+			return
+		}
+		g.tree.env.log.Info("operator stop", "node", root.Path)
+		g.pending = m.reply
+		ctx.Send(g.root, &shutdown{})
+	case "start", "restart":
+		info.setAdminStopped(false)
+		g.tree.env.log.Info("operator "+m.verb, "node", root.Path)
+		if g.root != nil && m.verb == "start" {
+			m.reply(nil)
+			return
+		}
+		g.pending = m.reply
+		if g.root != nil {
+			// restart: the root is started again once it has stopped;
+			// the caller hears of it when the new root has started.
+			g.restarting = true
+			ctx.Send(g.root, &shutdown{})
+			return
+		}
+		g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(root)))
+	default:
+		m.reply(fmt.Errorf("unknown command %q", m.verb))
 	}
 }
 

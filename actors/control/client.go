@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,6 +57,19 @@ func (c *Client) Info(ctx context.Context) (*Info, error) {
 	return &i, nil
 }
 
+// Command asks the daemon to start, stop or restart the node at path and
+// waits until it is done.
+func (c *Client) Command(ctx context.Context, verb, path string) error {
+	body, _ := json.Marshal(CommandRequest{Verb: verb, Path: path})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://otpsv/v1/command", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	var n Node
+	return c.do(req, &n, commandDeadline+2*time.Minute)
+}
+
 // StatusError is an error answer of the daemon.
 type StatusError struct {
 	Code int
@@ -69,7 +83,13 @@ func (c *Client) get(ctx context.Context, path string, out any) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
+	return c.do(req, out, 10*time.Second)
+}
+
+func (c *Client) do(req *http.Request, out any, timeout time.Duration) error {
+	hc := *c.http
+	hc.Timeout = timeout
+	resp, err := hc.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%w (socket %s)", ErrNoDaemon, c.path)

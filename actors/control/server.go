@@ -30,7 +30,10 @@ type Node struct {
 	Restarts int       `json:"restarts"`
 	// Done marks a worker whose restart type lets it end and which ended
 	// normally: stopped, and as expected.
-	Done     bool    `json:"done,omitempty"`
+	Done bool `json:"done,omitempty"`
+	// AdminStopped marks a node an operator stopped (`otpsv stop`): it is
+	// expected stopped until `otpsv start`.
+	AdminStopped bool    `json:"admin_stopped,omitempty"`
 	Children []*Node `json:"children,omitempty"`
 }
 
@@ -45,7 +48,20 @@ type Info struct {
 // Backend is what the server needs of a running tree.
 type Backend interface {
 	Tree() *Node
+	// Command starts, stops or restarts the node at path and returns
+	// when that is done.
+	Command(ctx context.Context, verb, path string) error
 }
+
+// CommandRequest is the body of POST /v1/command.
+type CommandRequest struct {
+	Verb string `json:"verb"` // start, stop or restart
+	Path string `json:"path"`
+}
+
+// commandDeadline bounds one operator command: stopping a subtree may take
+// the sum of its workers' stop timeouts.
+const commandDeadline = 10 * time.Minute
 
 // Server serves the control socket.
 type Server struct {
@@ -86,6 +102,35 @@ func Listen(path string, b Backend, info Info, log *slog.Logger) (*Server, error
 			}
 		}
 		writeJSON(w, http.StatusOK, root)
+	})
+	mux.HandleFunc("POST /v1/command", func(w http.ResponseWriter, r *http.Request) {
+		var req CommandRequest
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("bad request: %w", err))
+			return
+		}
+		switch req.Verb {
+		case "start", "stop", "restart":
+		default:
+			writeError(w, http.StatusBadRequest, fmt.Errorf("bad request: verb %q: want start, stop or restart", req.Verb))
+			return
+		}
+		req.Path = strings.Trim(req.Path, "/")
+		if Find(b.Tree(), req.Path) == nil {
+			writeError(w, http.StatusNotFound, fmt.Errorf("no node %q", req.Path))
+			return
+		}
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Now().Add(commandDeadline + time.Minute))
+		ctx, cancel := context.WithTimeout(r.Context(), commandDeadline)
+		defer cancel()
+		if err := b.Command(ctx, req.Verb, req.Path); err != nil {
+			writeError(w, http.StatusConflict, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, b.Tree())
 	})
 	s := &Server{
 		ln:   &peerListener{Listener: ln, uid: os.Getuid(), log: log},

@@ -75,8 +75,11 @@ func walkNodes(n *control.Node, fn func(*control.Node, int)) {
 // stateLabel is the state as shown to people: a worker that ended as its
 // restart type allows is "done", not merely stopped.
 func stateLabel(n *control.Node) string {
-	if n.State == "stopped" && n.Done {
+	switch {
+	case n.State == "stopped" && n.Done:
 		return "done"
+	case n.AdminStopped:
+		return n.State + "(operator)"
 	}
 	return n.State
 }
