@@ -38,7 +38,7 @@ type nodeInfo struct {
 	done     bool // ended normally and its restart type lets it end
 	// adminStopped: an operator stopped it; it stays stopped until started.
 	adminStopped bool
-	observer func(Event)
+	observer     func(Event)
 }
 
 type registry struct {

@@ -34,7 +34,7 @@ type Node struct {
 	// AdminStopped marks a node an operator stopped (`otpsv stop`): it is
 	// expected stopped until `otpsv start`.
 	AdminStopped bool    `json:"admin_stopped,omitempty"`
-	Children []*Node `json:"children,omitempty"`
+	Children     []*Node `json:"children,omitempty"`
 }
 
 // Info describes the daemon that answers.
