@@ -38,6 +38,11 @@ type nodeInfo struct {
 	done     bool // ended normally and its restart type lets it end
 	// adminStopped: an operator stopped it; it stays stopped until started.
 	adminStopped bool
+	// history is the node's recent supervision events, oldest first.
+	history []control.HistoryEntry
+	// supRestarts is a supervisor's restart history (its policy's), for
+	// the budget `why` shows.
+	supRestarts []time.Time
 	observer     func(Event)
 }
 
@@ -83,6 +88,51 @@ func (ni *nodeInfo) set(s State, pid int) {
 	if changed && ni.observer != nil {
 		ni.observer(Event{Time: since, Path: ni.node.Path, State: s, Pid: pid})
 	}
+}
+
+// maxHistory bounds each node's history: `why` is about recent events.
+const maxHistory = 50
+
+func (ni *nodeInfo) record(e control.HistoryEntry) {
+	ni.mu.Lock()
+	ni.history = append(ni.history, e)
+	if n := len(ni.history) - maxHistory; n > 0 {
+		ni.history = append(ni.history[:0], ni.history[n:]...)
+	}
+	ni.mu.Unlock()
+}
+
+func (ni *nodeInfo) setSupRestarts(ts []time.Time) {
+	ni.mu.Lock()
+	ni.supRestarts = ts
+	ni.mu.Unlock()
+}
+
+// why assembles the answer of `otpsv why` for n.
+func (r *registry) why(n *config.Node, parent *config.Node, now time.Time) *control.Why {
+	ni := r.nodes[n.Path]
+	w := &control.Why{Node: r.snapshot(n)}
+	w.Node.Children = nil
+	ni.mu.Lock()
+	w.History = append([]control.HistoryEntry{}, ni.history...)
+	ni.mu.Unlock()
+	sup := parent
+	if sup == nil && n.Type == config.Supervisor {
+		sup = n // the root: its own budget
+	}
+	if sup != nil {
+		si := r.nodes[sup.Path]
+		si.mu.Lock()
+		for _, t := range si.supRestarts {
+			if now.Sub(t) < sup.Period {
+				w.Used++
+			}
+		}
+		si.mu.Unlock()
+		w.Supervisor, w.Intensity, w.Period = sup.Path, sup.Intensity, sup.Period.String()
+		w.Left = max(sup.Intensity-w.Used, 0)
+	}
+	return w
 }
 
 func (ni *nodeInfo) setAdminStopped(v bool) {

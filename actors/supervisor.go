@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/actors/policy"
 	"github.com/otpsv/otpsv/config"
 )
@@ -149,6 +150,8 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 		s.cur = nil // it will never report started
 	}
 	act := s.policy.ChildExited(s.policyChildren(), i, f.abnormal)
+	s.info.setSupRestarts(s.policy.Restarts())
+	s.recordDecision(k, f, act)
 	switch act.Kind {
 	case policy.Ignore:
 		s.env.log.Info("not restarting", "supervisor", s.node.Path, "child", k.node.Path, "restart", k.node.Restart.String(), "reason", f.what)
@@ -178,6 +181,47 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 		s.stopEverything()
 	}
 	s.advance(ctx)
+}
+
+// recordDecision keeps what happened and what was decided in the history
+// of the failed child, of each sibling restarted with it, and of the
+// supervisor itself, for `otpsv why`.
+func (s *supervisor) recordDecision(k *slot, f *failure, act policy.Action) {
+	now := s.env.clock.Now()
+	var restarted []string
+	if act.Kind == policy.Restart {
+		for _, j := range act.Start {
+			if s.wanted(s.kids[j]) {
+				restarted = append(restarted, s.kids[j].node.Path)
+			}
+		}
+	}
+	action := map[policy.ActionKind]string{policy.Ignore: "ignore", policy.Restart: "restart", policy.GiveUp: "give_up"}[act.Kind]
+	e := control.HistoryEntry{
+		Time: now, Event: "failed", Detail: f.what, Cause: k.node.Path, Supervisor: s.node.Path,
+		Strategy: s.node.Strategy.String(), Action: action, Restarted: restarted, Budget: s.policy.Budget(),
+	}
+	ended := act.Kind == policy.Ignore && !f.abnormal
+	if ended {
+		e.Event = "exited" // its restart type lets it end: not a failure
+	}
+	k.info.record(e)
+	for _, p := range restarted {
+		if p != k.node.Path {
+			se := e
+			se.Event = "restarted"
+			s.env.reg.get(p).record(se)
+		}
+	}
+	se := e
+	se.Event = "child_failed"
+	if ended {
+		se.Event = "child_exited"
+	}
+	if act.Kind == policy.GiveUp {
+		se.Event = "gave_up"
+	}
+	s.info.record(se)
 }
 
 // stopEverything replaces the pending steps with stopping every child
@@ -301,6 +345,7 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 	switch m.verb {
 	case "stop":
 		k.info.setAdminStopped(true)
+		k.info.record(control.HistoryEntry{Time: s.env.clock.Now(), Event: "operator_stop", Supervisor: s.node.Path, Budget: s.policy.Budget()})
 		s.env.log.Info("operator stop", "node", k.node.Path)
 		plan = []op{{kind: opStop, i: i, done: m.reply}}
 	case "start", "restart":
@@ -309,6 +354,7 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 			return
 		}
 		k.info.setAdminStopped(false)
+		k.info.record(control.HistoryEntry{Time: s.env.clock.Now(), Event: "operator_" + m.verb, Supervisor: s.node.Path, Budget: s.policy.Budget()})
 		s.env.log.Info("operator "+m.verb, "node", k.node.Path)
 		if m.verb == "restart" {
 			plan = append(plan, op{kind: opStop, i: i})

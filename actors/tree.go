@@ -148,6 +148,29 @@ func (t *Tree) Command(ctx context.Context, verb, path string) error {
 // Snapshot returns the current state of every node.
 func (t *Tree) Snapshot() *control.Node { return t.env.reg.snapshot(t.root) }
 
+// Why returns the supervision history of the node at path, or nil when
+// there is no such node.
+func (t *Tree) Why(path string) *control.Why {
+	var parent, node *config.Node
+	var find func(n, p *config.Node) bool
+	find = func(n, p *config.Node) bool {
+		if n.Path == path {
+			node, parent = n, p
+			return true
+		}
+		for _, c := range n.Children {
+			if find(c, n) {
+				return true
+			}
+		}
+		return false
+	}
+	if !find(t.root, nil) {
+		return nil
+	}
+	return t.env.reg.why(node, parent, t.env.clock.Now())
+}
+
 // Tree implements control.Backend.
 func (t *Tree) Tree() *control.Node { return t.Snapshot() }
 

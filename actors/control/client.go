@@ -70,6 +70,15 @@ func (c *Client) Command(ctx context.Context, verb, path string) error {
 	return c.do(req, &n, commandDeadline+2*time.Minute)
 }
 
+// Why fetches the supervision history of the node at path.
+func (c *Client) Why(ctx context.Context, path string) (*Why, error) {
+	var w Why
+	if err := c.get(ctx, "/v1/why?path="+url.QueryEscape(path), &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
 // StatusError is an error answer of the daemon.
 type StatusError struct {
 	Code int

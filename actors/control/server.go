@@ -37,6 +37,42 @@ type Node struct {
 	Children     []*Node `json:"children,omitempty"`
 }
 
+// HistoryEntry is one supervision event of a node, as `otpsv why` shows.
+type HistoryEntry struct {
+	Time time.Time `json:"time"`
+	// Event is what happened: "failed" (the node itself failed), "restarted"
+	// (restarted with a failed sibling), "gave_up", "operator_stop",
+	// "operator_start", "operator_restart".
+	Event string `json:"event"`
+	// Detail is what was detected ("exit status 1", "killed by signal KILL").
+	Detail string `json:"detail,omitempty"`
+	// Cause is the path of the node whose failure this entry follows from.
+	Cause string `json:"cause,omitempty"`
+	// Supervisor and Strategy: who decided, and by which strategy.
+	Supervisor string `json:"supervisor,omitempty"`
+	Strategy   string `json:"strategy,omitempty"`
+	// Action is the decision: "restart", "ignore" (restart type says stay
+	// down) or "give_up".
+	Action string `json:"action,omitempty"`
+	// Restarted lists the paths restarted together because of the event.
+	Restarted []string `json:"restarted,omitempty"`
+	// Budget is the supervisor's restart budget left in its period after
+	// the decision.
+	Budget int `json:"budget"`
+}
+
+// Why is the answer of GET /v1/why: a node's recent supervision history
+// and its supervisor's restart budget now.
+type Why struct {
+	Node       *Node          `json:"node"`
+	Supervisor string         `json:"supervisor,omitempty"`
+	Intensity  int            `json:"intensity"`
+	Period     string         `json:"period"`
+	Used       int            `json:"used"`
+	Left       int            `json:"left"`
+	History    []HistoryEntry `json:"history"`
+}
+
 // Info describes the daemon that answers.
 type Info struct {
 	Pid     int       `json:"pid"`
@@ -48,6 +84,8 @@ type Info struct {
 // Backend is what the server needs of a running tree.
 type Backend interface {
 	Tree() *Node
+	// Why returns the supervision history of the node at path, or nil.
+	Why(path string) *Why
 	// Command starts, stops or restarts the node at path and returns
 	// when that is done.
 	Command(ctx context.Context, verb, path string) error
@@ -102,6 +140,15 @@ func Listen(path string, b Backend, info Info, log *slog.Logger) (*Server, error
 			}
 		}
 		writeJSON(w, http.StatusOK, root)
+	})
+	mux.HandleFunc("GET /v1/why", func(w http.ResponseWriter, r *http.Request) {
+		p := strings.Trim(r.URL.Query().Get("path"), "/")
+		why := b.Why(p)
+		if why == nil {
+			writeError(w, http.StatusNotFound, fmt.Errorf("no node %q", p))
+			return
+		}
+		writeJSON(w, http.StatusOK, why)
 	})
 	mux.HandleFunc("POST /v1/command", func(w http.ResponseWriter, r *http.Request) {
 		var req CommandRequest

@@ -79,6 +79,12 @@ func runTree(c *cli.Context) error {
 	}
 }
 
+func writeJSONTo(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 func useColor(mode string) bool {
 	switch mode {
 	case "always":
