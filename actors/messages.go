@@ -1,6 +1,10 @@
 package actors
 
 import (
+	"errors"
+	"sync"
+
+	"github.com/otpsv/otpsv/config"
 	"fmt"
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -23,6 +27,39 @@ type command struct {
 	reply func(error)
 }
 
+// reconfigure gives a supervisor its node's new definition (a reload).
+type reconfigure struct {
+	node  *config.Node
+	reply func(error)
+}
+
+// joiner answers once, when every part of a reload has answered.
+type joiner struct {
+	mu    sync.Mutex
+	n     int
+	errs  []error
+	reply func(error)
+}
+
+func (j *joiner) add() {
+	j.mu.Lock()
+	j.n++
+	j.mu.Unlock()
+}
+
+func (j *joiner) done(err error) {
+	j.mu.Lock()
+	if err != nil {
+		j.errs = append(j.errs, err)
+	}
+	j.n--
+	last := j.n == 0
+	j.mu.Unlock()
+	if last {
+		j.reply(errors.Join(j.errs...))
+	}
+}
+
 // processExited is sent by a worker's wait goroutine to the worker.
 type processExited struct {
 	pid    int
@@ -39,3 +76,9 @@ type failure struct {
 }
 
 func (f *failure) Error() string { return fmt.Sprintf("%s: %s", f.path, f.what) }
+
+// samePID compares actor pids; protoactor's (*PID).Equal dereferences a
+// nil receiver, and a child that is down has no pid.
+func samePID(a, b *actor.PID) bool {
+	return a != nil && b != nil && a.Equal(b)
+}

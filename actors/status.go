@@ -47,6 +47,7 @@ type nodeInfo struct {
 }
 
 type registry struct {
+	mu       sync.RWMutex // guards nodes and root, which a reload changes
 	nodes    map[string]*nodeInfo
 	root     *config.Node
 	observer func(Event)
@@ -61,20 +62,47 @@ type Event struct {
 }
 
 func newRegistry(root *config.Node, observer func(Event)) *registry {
-	r := &registry{nodes: make(map[string]*nodeInfo), root: root, observer: observer}
+	r := &registry{nodes: make(map[string]*nodeInfo), observer: observer}
+	r.update(root)
+	return r
+}
+
+// update makes root the tree shown: nodes new to it get an entry, the
+// others keep theirs (state, history, an operator's stop) with the new
+// definition.
+func (r *registry) update(root *config.Node) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	now := time.Now()
 	var add func(n *config.Node, period time.Duration)
 	add = func(n *config.Node, period time.Duration) {
-		r.nodes[n.Path] = &nodeInfo{node: n, period: period, state: StateStopped, since: now, observer: observer}
+		if ni, ok := r.nodes[n.Path]; ok {
+			ni.mu.Lock()
+			ni.node, ni.period = n, period
+			ni.mu.Unlock()
+		} else {
+			r.nodes[n.Path] = &nodeInfo{node: n, period: period, state: StateStopped, since: now, observer: r.observer}
+		}
 		for _, c := range n.Children {
 			add(c, n.Period)
 		}
 	}
 	add(root, root.Period)
-	return r
+	r.root = root
 }
 
-func (r *registry) get(path string) *nodeInfo { return r.nodes[path] }
+func (r *registry) get(path string) *nodeInfo {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.nodes[path]
+}
+
+// current returns the root of the tree as last configured.
+func (r *registry) current() *config.Node {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.root
+}
 
 func (ni *nodeInfo) set(s State, pid int) {
 	ni.mu.Lock()
@@ -110,8 +138,10 @@ func (ni *nodeInfo) setSupRestarts(ts []time.Time) {
 
 // why assembles the answer of `otpsv why` for n.
 func (r *registry) why(n *config.Node, parent *config.Node, now time.Time) *control.Why {
-	ni := r.nodes[n.Path]
 	w := &control.Why{Node: r.snapshot(n)}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ni := r.nodes[n.Path]
 	w.Node.Children = nil
 	ni.mu.Lock()
 	w.History = append([]control.HistoryEntry{}, ni.history...)
@@ -161,7 +191,11 @@ func (ni *nodeInfo) addRestart(t time.Time) {
 
 // snapshot copies the subtree rooted at n. An operator's stop of a
 // supervisor makes its whole subtree expected stopped.
-func (r *registry) snapshot(n *config.Node) *control.Node { return r.snap(n, false) }
+func (r *registry) snapshot(n *config.Node) *control.Node {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.snap(n, false)
+}
 
 func (r *registry) snap(n *config.Node, ancestorStopped bool) *control.Node {
 	ni := r.nodes[n.Path]

@@ -20,6 +20,8 @@ type slot struct {
 	// failed is set when the child's Failure arrived: its mailbox is
 	// suspended and only system messages (Stop) reach it.
 	failed bool
+	// gone: a reload removed the child; it is only stopped, never started.
+	gone bool
 }
 
 type opKind int
@@ -32,7 +34,7 @@ const (
 // op is one step of a plan: start or stop one child, then wait for it.
 type op struct {
 	kind opKind
-	i    int
+	k    *slot
 	// done, when set, hears how the step ended (an operator's command
 	// waiting for its answer).
 	done func(error)
@@ -61,10 +63,12 @@ type supervisor struct {
 	info   *nodeInfo
 	policy *policy.Supervisor
 	kids   []*slot
-	queue  []op
-	cur    *op // the step in flight, waiting for childStarted or Terminated
-	mode   mode
-	reason string // why it gives up
+	// retired are children a reload removed, kept until they have stopped.
+	retired []*slot
+	queue   []op
+	cur     *op // the step in flight, waiting for childStarted or Terminated
+	mode    mode
+	reason  string // why it gives up
 }
 
 var _ actor.SupervisorStrategy = (*supervisor)(nil)
@@ -87,22 +91,25 @@ func (s *supervisor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.info.set(StateStarting, 0)
 		for i := range s.kids {
-			s.queue = append(s.queue, op{kind: opStart, i: i})
+			s.queue = append(s.queue, op{kind: opStart, k: s.kids[i]})
 		}
 		s.advance(ctx)
 	case *childStarted:
-		if s.cur != nil && s.cur.kind == opStart && s.kids[s.cur.i].pid.Equal(m.pid) {
+		if s.cur != nil && s.cur.kind == opStart && samePID(s.cur.k.pid, m.pid) {
 			s.cur.finish(nil)
 			s.cur = nil
 			s.advance(ctx)
 		}
 	case *command:
 		s.command(ctx, m)
+	case *reconfigure:
+		s.reconfigure(ctx, m)
 	case *actor.Terminated:
-		for i, k := range s.kids {
-			if k.pid.Equal(m.Who) {
+		for _, k := range append(s.kids, s.retired...) {
+			if samePID(k.pid, m.Who) {
 				k.pid, k.failed = nil, false
-				if s.cur != nil && s.cur.i == i && s.cur.kind == opStop {
+				s.dropRetired(k)
+				if s.cur != nil && s.cur.k == k && s.cur.kind == opStop {
 					s.cur.finish(nil)
 					s.cur = nil
 				}
@@ -145,7 +152,7 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 	if f.gaveUp {
 		k.info.set(StateFailed, 0)
 	}
-	if s.cur != nil && s.cur.kind == opStart && s.cur.i == i {
+	if s.cur != nil && s.cur.kind == opStart && s.cur.k == k {
 		s.cur.finish(fmt.Errorf("%s failed while starting: %s", k.node.Path, f.what))
 		s.cur = nil // it will never report started
 	}
@@ -155,7 +162,7 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 	switch act.Kind {
 	case policy.Ignore:
 		s.env.log.Info("not restarting", "supervisor", s.node.Path, "child", k.node.Path, "restart", k.node.Restart.String(), "reason", f.what)
-		s.queue = append(stops(act.Stop), s.queue...)
+		s.queue = append(s.stops(act.Stop), s.queue...)
 	case policy.Restart:
 		now := s.env.clock.Now()
 		var names []string
@@ -167,9 +174,9 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 		}
 		s.env.log.Warn("restarting", "supervisor", s.node.Path, "strategy", s.node.Strategy.String(),
 			"failed", k.node.Path, "reason", f.what, "restart", names, "budget", s.policy.Budget())
-		plan := stops(act.Stop)
+		plan := s.stops(act.Stop)
 		for _, j := range act.Start {
-			plan = append(plan, op{kind: opStart, i: j})
+			plan = append(plan, op{kind: opStart, k: s.kids[j]})
 		}
 		s.queue = append(plan, s.queue...)
 	case policy.GiveUp:
@@ -245,15 +252,25 @@ func (s *supervisor) stopAll() []op {
 	for j := len(s.kids) - 1; j >= 0; j-- {
 		all = append(all, j)
 	}
-	return stops(all)
+	return s.stops(all)
 }
 
-func stops(idx []int) []op {
+func (s *supervisor) stops(idx []int) []op {
 	out := make([]op, len(idx))
 	for n, j := range idx {
-		out[n] = op{kind: opStop, i: j}
+		out[n] = op{kind: opStop, k: s.kids[j]}
 	}
 	return out
+}
+
+// dropRetired forgets a child removed by a reload once it has stopped.
+func (s *supervisor) dropRetired(k *slot) {
+	for n, r := range s.retired {
+		if r == k {
+			s.retired = append(s.retired[:n], s.retired[n+1:]...)
+			return
+		}
+	}
 }
 
 // advance carries out the plan until a step has to wait for a child's
@@ -267,7 +284,7 @@ func (s *supervisor) advance(ctx actor.Context) {
 		}
 		o := s.queue[0]
 		s.queue = s.queue[1:]
-		k := s.kids[o.i]
+		k := o.k
 		switch o.kind {
 		case opStop:
 			if k.pid == nil {
@@ -311,7 +328,7 @@ func (s *supervisor) drained(ctx actor.Context) {
 // wanted: the child is to run (the config says so, and no operator
 // stopped it).
 func (s *supervisor) wanted(k *slot) bool {
-	return k.node.Expected == config.Running && !k.info.isAdminStopped()
+	return !k.gone && k.node.Expected == config.Running && !k.info.isAdminStopped()
 }
 
 // command carries out an operator's start, stop or restart of a child,
@@ -347,7 +364,7 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 		k.info.setAdminStopped(true)
 		k.info.record(control.HistoryEntry{Time: s.env.clock.Now(), Event: "operator_stop", Supervisor: s.node.Path, Budget: s.policy.Budget()})
 		s.env.log.Info("operator stop", "node", k.node.Path)
-		plan = []op{{kind: opStop, i: i, done: m.reply}}
+		plan = []op{{kind: opStop, k: k, done: m.reply}}
 	case "start", "restart":
 		if k.node.Expected != config.Running {
 			m.reply(fmt.Errorf("%s: expected: stopped in the config; change the config to run it", k.node.Path))
@@ -357,9 +374,9 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 		k.info.record(control.HistoryEntry{Time: s.env.clock.Now(), Event: "operator_" + m.verb, Supervisor: s.node.Path, Budget: s.policy.Budget()})
 		s.env.log.Info("operator "+m.verb, "node", k.node.Path)
 		if m.verb == "restart" {
-			plan = append(plan, op{kind: opStop, i: i})
+			plan = append(plan, op{kind: opStop, k: k})
 		}
-		plan = append(plan, op{kind: opStart, i: i, done: m.reply})
+		plan = append(plan, op{kind: opStart, k: k, done: m.reply})
 	default:
 		m.reply(fmt.Errorf("unknown command %q", m.verb))
 		return
@@ -368,9 +385,97 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 	s.advance(ctx)
 }
 
+// reconfigure applies a reload to this supervisor: its own definition,
+// then its children's, by name. Child supervisors get their new
+// definition passed down; m.reply hears once every part is done.
+func (s *supervisor) reconfigure(ctx actor.Context, m *reconfigure) {
+	if s.mode == modeStopping || s.mode == modeGivingUp {
+		m.reply(fmt.Errorf("supervisor %s is stopping", s.node.Path))
+		return
+	}
+	n := m.node
+	if n.Fingerprint() != s.node.Fingerprint() {
+		s.policy.SetSpec(policy.Spec{Strategy: n.Strategy, Intensity: n.Intensity, Period: n.Period})
+		s.env.log.Info("reload: supervisor changed", "supervisor", n.Path, "strategy", n.Strategy.String(), "intensity", n.Intensity, "period", n.Period.String())
+	}
+	s.node = n
+	join := &joiner{reply: m.reply}
+	join.add() // this supervisor's own plan
+	old := make(map[string]*slot, len(s.kids))
+	for _, k := range s.kids {
+		old[k.node.Name] = k
+	}
+	var kids []*slot
+	var changed, added []int
+	for i, c := range n.Children {
+		k, ok := old[c.Name]
+		if ok && k.node.Type == c.Type {
+			delete(old, c.Name)
+			switch {
+			case c.Type == config.Supervisor:
+				if k.pid != nil && !k.failed {
+					join.add()
+					ctx.Send(k.pid, &reconfigure{node: c, reply: join.done})
+				}
+			case k.node.Fingerprint() != c.Fingerprint():
+				changed = append(changed, i)
+			}
+			k.node = c
+		} else {
+			k = &slot{node: c, info: s.env.reg.get(c.Path)}
+			added = append(added, i)
+		}
+		kids = append(kids, k)
+	}
+	var plan []op
+	for j := len(s.kids) - 1; j >= 0; j-- {
+		if k := s.kids[j]; old[k.node.Name] == k {
+			k.gone = true
+			s.retired = append(s.retired, k)
+			s.env.log.Info("reload: removing", "node", k.node.Path)
+			plan = append(plan, op{kind: opStop, k: k})
+		}
+	}
+	s.kids = kids
+	// A changed child is restarted with whatever its supervisor's strategy
+	// restarts with it, as if it had failed, but nothing is counted.
+	stop, start := make(map[int]bool), make(map[int]bool)
+	for _, i := range changed {
+		s.env.log.Info("reload: definition changed", "node", kids[i].node.Path, "strategy", n.Strategy.String())
+		act := policy.Plan(n.Strategy, s.policyChildren(), i)
+		for _, j := range act.Stop {
+			stop[j] = true
+		}
+		for _, j := range act.Start {
+			start[j] = true
+		}
+	}
+	for _, i := range added {
+		s.env.log.Info("reload: adding", "node", kids[i].node.Path)
+		start[i] = true
+	}
+	for j := len(kids) - 1; j >= 0; j-- {
+		if stop[j] {
+			plan = append(plan, op{kind: opStop, k: kids[j]})
+		}
+	}
+	for j := range kids {
+		if start[j] {
+			plan = append(plan, op{kind: opStart, k: kids[j]})
+		}
+	}
+	if len(plan) == 0 {
+		join.done(nil)
+	} else {
+		plan[len(plan)-1].done = join.done
+	}
+	s.queue = append(plan, s.queue...)
+	s.advance(ctx)
+}
+
 func (s *supervisor) indexOf(pid *actor.PID) int {
 	for i, k := range s.kids {
-		if k.pid != nil && k.pid.Equal(pid) {
+		if samePID(k.pid, pid) {
 			return i
 		}
 	}

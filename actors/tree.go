@@ -146,7 +146,7 @@ func (t *Tree) Command(ctx context.Context, verb, path string) error {
 }
 
 // Snapshot returns the current state of every node.
-func (t *Tree) Snapshot() *control.Node { return t.env.reg.snapshot(t.root) }
+func (t *Tree) Snapshot() *control.Node { return t.env.reg.snapshot(t.env.reg.current()) }
 
 // Why returns the supervision history of the node at path, or nil when
 // there is no such node.
@@ -165,10 +165,41 @@ func (t *Tree) Why(path string) *control.Why {
 		}
 		return false
 	}
-	if !find(t.root, nil) {
+	if !find(t.env.reg.current(), nil) {
 		return nil
 	}
 	return t.env.reg.why(node, parent, t.env.clock.Now())
+}
+
+// Reload applies a new configuration to the running tree: nodes it adds
+// are started, nodes it removes are stopped, and a worker whose
+// definition changed is restarted together with what its supervisor's
+// strategy restarts with it; nothing of this counts towards intensity.
+// Unchanged nodes keep their processes. It returns when every supervisor
+// has carried out its part.
+func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
+	if err := supported(cfg.Tree); err != nil {
+		return err
+	}
+	if cfg.Tree.Name != t.root.Name {
+		return fmt.Errorf("the root's name changed from %q to %q: that is another tree (and another state_dir); restart the daemon", t.root.Name, cfg.Tree.Name)
+	}
+	t.env.reg.update(cfg.Tree)
+	reply := make(chan error, 1)
+	t.system.Root.Send(t.guardian, &reconfigure{node: cfg.Tree, reply: func(err error) {
+		select {
+		case reply <- err:
+		default:
+		}
+	}})
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("reload: %w", ctx.Err())
+	case <-t.done:
+		return errors.New("reload: the tree stopped")
+	}
 }
 
 // Tree implements control.Backend.
@@ -204,6 +235,13 @@ func (g *guardian) Receive(ctx actor.Context) {
 		}
 	case *command:
 		g.command(ctx, m)
+	case *reconfigure:
+		g.tree.root = m.node
+		if g.stopping || g.failed || g.root == nil {
+			m.reply(nil) // nothing runs; the new tree is used at the next start
+			return
+		}
+		ctx.Send(g.root, m)
 	case *shutdown:
 		if g.stopping {
 			return
@@ -220,7 +258,7 @@ func (g *guardian) Receive(ctx actor.Context) {
 			ctx.Send(g.root, &shutdown{})
 		}
 	case *actor.Terminated:
-		if g.root != nil && m.Who.Equal(g.root) {
+		if samePID(g.root, m.Who) {
 			g.root = nil
 			if !g.stopping && !g.failed {
 				// An operator stopped or restarted the root; the daemon

@@ -79,6 +79,16 @@ func (c *Client) Why(ctx context.Context, path string) (*Why, error) {
 	return &w, nil
 }
 
+// Reload asks the daemon to re-read its configuration.
+func (c *Client) Reload(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://otpsv/v1/reload", nil)
+	if err != nil {
+		return err
+	}
+	var n Node
+	return c.do(req, &n, commandDeadline+2*time.Minute)
+}
+
 // StatusError is an error answer of the daemon.
 type StatusError struct {
 	Code int

@@ -89,6 +89,9 @@ type Backend interface {
 	// Command starts, stops or restarts the node at path and returns
 	// when that is done.
 	Command(ctx context.Context, verb, path string) error
+	// Reload re-reads the configuration and applies the difference; a bad
+	// configuration is refused with its errors and changes nothing.
+	Reload(ctx context.Context) error
 }
 
 // CommandRequest is the body of POST /v1/command.
@@ -140,6 +143,17 @@ func Listen(path string, b Backend, info Info, log *slog.Logger) (*Server, error
 			}
 		}
 		writeJSON(w, http.StatusOK, root)
+	})
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Now().Add(commandDeadline + time.Minute))
+		ctx, cancel := context.WithTimeout(r.Context(), commandDeadline)
+		defer cancel()
+		if err := b.Reload(ctx); err != nil {
+			writeError(w, http.StatusConflict, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, b.Tree())
 	})
 	mux.HandleFunc("GET /v1/why", func(w http.ResponseWriter, r *http.Request) {
 		p := strings.Trim(r.URL.Query().Get("path"), "/")

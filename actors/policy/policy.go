@@ -113,7 +113,15 @@ func (s *Supervisor) ChildExited(children []Child, i int, abnormal bool) Action 
 	if !s.addRestart() {
 		return Action{Kind: GiveUp, Stop: reverseRange(0, len(children))}
 	}
-	switch s.spec.Strategy {
+	return Plan(s.spec.Strategy, children, i)
+}
+
+// Plan is what strategy restarts when children[i] has to be restarted,
+// without counting anything towards intensity: a failure's plan once
+// ChildExited has counted it, or the restart of a child whose definition a
+// reload changed.
+func Plan(strategy Strategy, children []Child, i int) Action {
+	switch strategy {
 	case OneForAll:
 		return Action{Kind: Restart, Stop: reverseRange(0, len(children)), Start: startable(children, 0, i)}
 	case RestForOne:
@@ -122,6 +130,10 @@ func (s *Supervisor) ChildExited(children []Child, i int, abnormal bool) Action 
 		return Action{Kind: Restart, Stop: []int{i}, Start: []int{i}}
 	}
 }
+
+// SetSpec changes the strategy, intensity or period (a reload) and keeps
+// the restart history.
+func (s *Supervisor) SetSpec(spec Spec) { s.spec = spec }
 
 // startable lists children from..end-1 to start again after a group
 // restart. OTP never restarts a temporary child, not even when a sibling's

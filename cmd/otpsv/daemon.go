@@ -63,8 +63,10 @@ func runDaemon(c *cli.Context) error {
 	if err != nil {
 		return exitWith(exitFailed, err)
 	}
-	srv, err := control.Listen(filepath.Join(dir, control.SocketName), tree,
-		control.Info{Pid: os.Getpid(), Started: time.Now(), Version: version, Config: cfg.File}, log)
+	file, _ := filepath.Abs(cfg.File)
+	backend := &daemonBackend{tree: tree, file: file, stateDir: dir, log: log}
+	srv, err := control.Listen(filepath.Join(dir, control.SocketName), backend,
+		control.Info{Pid: os.Getpid(), Started: time.Now(), Version: version, Config: file}, log)
 	if err != nil {
 		_ = tree.Stop(context.Background())
 		return exitWith(exitFailed, err)
@@ -74,7 +76,8 @@ func runDaemon(c *cli.Context) error {
 	for {
 		select {
 		case <-sigs.reload:
-			log.Warn("reload requested, but reload is not implemented yet; the running tree is unchanged")
+			log.Info("SIGHUP: reloading", "file", file)
+			go func() { _ = backend.Reload(context.Background()) }()
 			continue
 		case <-c.Context.Done():
 			log.Info("stopping tree")

@@ -118,6 +118,7 @@ func newApp() *cli.App {
 			nodeCommand("start", "start a node (routed to the daemon); clears an operator's stop"),
 			nodeCommand("stop", "stop a node (routed to the daemon); it stays stopped until started"),
 			nodeCommand("restart", "stop then start a node (routed to the daemon)"),
+			reloadCommand(),
 			whyCommand(),
 			validateCommand(),
 			versionCommand(),
