@@ -4,9 +4,9 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/otpsv/otpsv/config"
 	"fmt"
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/otpsv/otpsv/config"
 
 	"github.com/otpsv/otpsv/actors/proc"
 )

@@ -43,7 +43,7 @@ type nodeInfo struct {
 	// supRestarts is a supervisor's restart history (its policy's), for
 	// the budget `why` shows.
 	supRestarts []time.Time
-	observer     func(Event)
+	observer    func(Event)
 }
 
 type registry struct {
