@@ -15,6 +15,12 @@ import (
 // supervisor: its whole initial start plan has been carried out).
 type childStarted struct{ pid *actor.PID }
 
+// childReady tells a supervisor that the child it spawned is ready: its
+// status check reports running. one_for_all and rest_for_one supervisors
+// wait for it before starting the next sibling; one_for_one ones only
+// wait for childStarted.
+type childReady struct{ pid *actor.PID }
+
 // shutdown asks a healthy supervisor to stop its children in reverse
 // order and then itself.
 type shutdown struct{}

@@ -22,6 +22,9 @@ type slot struct {
 	failed bool
 	// gone: a reload removed the child; it is only stopped, never started.
 	gone bool
+	// guard: the child is a service worker that only keeps its service
+	// stopped.
+	guard bool
 }
 
 type opKind int
@@ -95,7 +98,16 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		}
 		s.advance(ctx)
 	case *childStarted:
-		if s.cur != nil && s.cur.kind == opStart && samePID(s.cur.k.pid, m.pid) {
+		// one_for_one goes on once a child has started; the others wait
+		// until it is ready (childReady), so that a child can rely on the
+		// siblings before it.
+		if s.node.Strategy == policy.OneForOne && s.waitingFor(m.pid) {
+			s.cur.finish(nil)
+			s.cur = nil
+			s.advance(ctx)
+		}
+	case *childReady:
+		if s.waitingFor(m.pid) {
 			s.cur.finish(nil)
 			s.cur = nil
 			s.advance(ctx)
@@ -297,11 +309,15 @@ func (s *supervisor) advance(ctx actor.Context) {
 				ctx.Stop(k.pid)
 			}
 		case opStart:
-			if k.pid != nil || !s.wanted(k) {
+			wanted := s.wanted(k)
+			if k.pid != nil || (!wanted && (k.node.Type != config.Service || k.gone)) {
 				o.finish(nil)
 				continue
 			}
-			k.pid = ctx.Spawn(actor.PropsFromProducer(s.env.producer(k.node)))
+			// A service that is not wanted still gets a guard, which keeps
+			// it stopped.
+			k.guard = !wanted
+			k.pid = ctx.Spawn(actor.PropsFromProducer(s.env.producer(k.node, k.guard)))
 			k.failed = false
 		}
 		s.cur = &o
@@ -315,6 +331,7 @@ func (s *supervisor) drained(ctx actor.Context) {
 		s.mode = modeRunning
 		s.info.set(StateRunning, 0)
 		ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
+		ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
 	case modeStopping:
 		s.info.set(StateStopped, 0)
 		s.env.log.Debug("supervisor stopped", "supervisor", s.node.Path)
@@ -364,7 +381,9 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 		k.info.setAdminStopped(true)
 		k.info.record(control.HistoryEntry{Time: s.env.clock.Now(), Event: "operator_stop", Supervisor: s.node.Path, Budget: s.policy.Budget()})
 		s.env.log.Info("operator stop", "node", k.node.Path)
-		plan = []op{{kind: opStop, k: k, done: m.reply}}
+		// the start after the stop gives a service its guard; it is a
+		// no-op for the others
+		plan = []op{{kind: opStop, k: k, done: m.reply}, {kind: opStart, k: k}}
 	case "start", "restart":
 		if k.node.Expected != config.Running {
 			m.reply(fmt.Errorf("%s: expected: stopped in the config; change the config to run it", k.node.Path))
@@ -373,7 +392,7 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 		k.info.setAdminStopped(false)
 		k.info.record(control.HistoryEntry{Time: s.env.clock.Now(), Event: "operator_" + m.verb, Supervisor: s.node.Path, Budget: s.policy.Budget()})
 		s.env.log.Info("operator "+m.verb, "node", k.node.Path)
-		if m.verb == "restart" {
+		if m.verb == "restart" || k.guard {
 			plan = append(plan, op{kind: opStop, k: k})
 		}
 		plan = append(plan, op{kind: opStart, k: k, done: m.reply})
@@ -471,6 +490,11 @@ func (s *supervisor) reconfigure(ctx actor.Context, m *reconfigure) {
 	}
 	s.queue = append(plan, s.queue...)
 	s.advance(ctx)
+}
+
+// waitingFor reports whether the step in flight is the start of pid.
+func (s *supervisor) waitingFor(pid *actor.PID) bool {
+	return s.cur != nil && s.cur.kind == opStart && samePID(s.cur.k.pid, pid)
 }
 
 func (s *supervisor) indexOf(pid *actor.PID) int {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -20,7 +21,7 @@ import (
 var ErrRootGaveUp = errors.New("root supervisor gave up")
 
 // ErrUnsupported is returned by Start for a config that uses what this
-// version cannot supervise yet; refusing is better than pretending.
+// version cannot supervise; refusing is better than pretending.
 var ErrUnsupported = errors.New("not supported yet")
 
 // ErrUnknownPath is returned for a command on a path that names no node.
@@ -41,15 +42,21 @@ type Options struct {
 // env is what every actor of one tree shares. It is read-only after
 // Start, except for the registry's per-node locks.
 type env struct {
-	log   *slog.Logger
-	clock policy.Clock
-	hurry <-chan struct{}
-	reg   *registry
+	log           *slog.Logger
+	clock         policy.Clock
+	hurry         <-chan struct{}
+	reg           *registry
+	checkInterval time.Duration
 }
 
-func (e *env) producer(n *config.Node) actor.Producer {
-	if n.Type == config.Supervisor {
+// producer makes the actor of node n. guard asks for a service worker
+// that only keeps its service stopped.
+func (e *env) producer(n *config.Node, guard bool) actor.Producer {
+	switch n.Type {
+	case config.Supervisor:
 		return newSupervisor(n, e)
+	case config.Service:
+		return newServiceWorker(n, e, guard)
 	}
 	return newProcessWorker(n, e)
 }
@@ -81,7 +88,8 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 	if opts.Clock == nil {
 		opts.Clock = policy.SystemClock{}
 	}
-	e := &env{log: opts.Logger, clock: opts.Clock, hurry: opts.Hurry, reg: newRegistry(cfg.Tree, opts.Observer)}
+	e := &env{log: opts.Logger, clock: opts.Clock, hurry: opts.Hurry, reg: newRegistry(cfg.Tree, opts.Observer),
+		checkInterval: cfg.Settings.CheckInterval}
 	t := &Tree{env: e, root: cfg.Tree, started: make(chan struct{}), done: make(chan struct{})}
 	// protoactor logs its own lifecycle at Info on stderr; otpsv says
 	// what happened itself.
@@ -224,7 +232,8 @@ var _ actor.SupervisorStrategy = (*guardian)(nil)
 func (g *guardian) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(g.tree.root)))
+		g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(g.tree.root, false)))
+	case *childReady:
 	case *childStarted:
 		g.answer(nil)
 		select {
@@ -265,7 +274,7 @@ func (g *guardian) Receive(ctx actor.Context) {
 				// goes on either way.
 				if g.restarting {
 					g.restarting = false
-					g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(g.tree.root)))
+					g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(g.tree.root, false)))
 					return
 				}
 				g.answer(nil)
@@ -342,7 +351,7 @@ func (g *guardian) command(ctx actor.Context, m *command) {
 			ctx.Send(g.root, &shutdown{})
 			return
 		}
-		g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(root)))
+		g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(root, false)))
 	default:
 		m.reply(fmt.Errorf("unknown command %q", m.verb))
 	}
@@ -362,18 +371,5 @@ func (g *guardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, chi
 	sup.(actor.Context).Stop(child)
 }
 
-// supported refuses service workers and process status checks, which the
-// daemon does not drive yet.
-func supported(root *config.Node) error {
-	var errs []error
-	_ = root.Walk(func(n *config.Node) error {
-		switch {
-		case n.Type == config.Service:
-			errs = append(errs, fmt.Errorf("%s:%d: %s: service workers: %w", n.File, n.Line, n.Path, ErrUnsupported))
-		case n.Type == config.Process && len(n.Status) > 0:
-			errs = append(errs, fmt.Errorf("%s:%d: %s: status checks on process workers: %w", n.File, n.Line, n.Path, ErrUnsupported))
-		}
-		return nil
-	})
-	return errors.Join(errs...)
-}
+// supported is where a config this version cannot run would be refused.
+func supported(*config.Node) error { return nil }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -25,11 +26,26 @@ type processWorker struct {
 	// stop's doing, not a failure.
 	stopping bool
 	failed   bool
+	// cmds runs the optional status command: readiness after start, then
+	// liveness every check_interval.
+	cmds     *commands
+	seq      int
+	checking bool
+	timer    *time.Timer
+}
+
+type procTick struct{}
+
+// procReady is the outcome of waiting for a started process's status to
+// report running.
+type procReady struct {
+	pid int
+	res checkResult
 }
 
 func newProcessWorker(node *config.Node, e *env) actor.Producer {
 	return func() actor.Actor {
-		return &processWorker{node: node, env: e, info: e.reg.get(node.Path)}
+		return &processWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: newCommands(node, e)}
 	}
 }
 
@@ -39,6 +55,12 @@ func (w *processWorker) Receive(ctx actor.Context) {
 		w.start(ctx)
 	case *processExited:
 		w.exited(m)
+	case *procReady:
+		w.readiness(ctx, m)
+	case *procTick:
+		w.check(ctx)
+	case *checkResult:
+		w.checked(ctx, m)
 	case *actor.Stopping:
 		w.stop()
 	}
@@ -59,7 +81,6 @@ func (w *processWorker) start(ctx actor.Context) {
 		panic(&failure{path: w.node.Path, abnormal: true, what: err.Error()})
 	}
 	w.p = p
-	w.info.set(StateRunning, p.Pid)
 	w.env.log.Info("started", "node", w.node.Path, "pid", p.Pid)
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	go func() {
@@ -67,6 +88,71 @@ func (w *processWorker) start(ctx actor.Context) {
 		root.Send(self, &processExited{pid: p.Pid, status: p.Status()})
 	}()
 	ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
+	if len(w.node.Status) == 0 {
+		w.info.set(StateRunning, p.Pid)
+		ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
+		return
+	}
+	// starting until the status command first exits 0
+	w.info.set(StateStarting, p.Pid)
+	pid := p.Pid
+	go func() { root.Send(self, &procReady{pid: pid, res: w.cmds.waitRunning()}) }()
+}
+
+func (w *processWorker) readiness(ctx actor.Context, m *procReady) {
+	if w.stopping || w.p == nil || m.pid != w.p.Pid || w.p.Exited() {
+		return
+	}
+	if m.res.obs != obsRunning {
+		w.failCheck("not ready: " + m.res.detail)
+	}
+	w.info.set(StateRunning, w.p.Pid)
+	w.env.log.Info("ready", "node", w.node.Path, "pid", w.p.Pid)
+	ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
+	w.schedule(ctx)
+}
+
+func (w *processWorker) schedule(ctx actor.Context) {
+	if w.env.checkInterval <= 0 {
+		return
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	w.timer = time.AfterFunc(w.env.checkInterval, func() { root.Send(self, &procTick{}) })
+}
+
+// check runs the liveness check on a goroutine of its own.
+func (w *processWorker) check(ctx actor.Context) {
+	if w.checking || w.stopping || w.p == nil || w.p.Exited() {
+		return
+	}
+	w.checking = true
+	w.seq++
+	seq, self, root := w.seq, ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		r := w.cmds.status()
+		r.seq = seq
+		root.Send(self, &r)
+	}()
+}
+
+func (w *processWorker) checked(ctx actor.Context, r *checkResult) {
+	if r.seq != w.seq || w.stopping || w.p == nil || w.p.Exited() {
+		return
+	}
+	w.checking = false
+	if r.obs != obsRunning {
+		w.failCheck("liveness check failed: " + r.detail)
+	}
+	w.schedule(ctx)
+}
+
+// failCheck reports a hung process: its supervisor stops it (the whole
+// process group, SIGKILL after stop_timeout) and applies its strategy.
+func (w *processWorker) failCheck(what string) {
+	w.env.log.Warn("process hung; killing its process group", "node", w.node.Path, "pid", w.p.Pid, "reason", what)
+	w.failed = true
+	w.info.set(StateFailed, w.p.Pid)
+	panic(&failure{path: w.node.Path, abnormal: true, what: what})
 }
 
 func (w *processWorker) spec() (proc.Spec, error) {
@@ -129,6 +215,9 @@ func (w *processWorker) stop() {
 		}
 	}()
 	w.stopping = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
 	if w.p == nil {
 		w.info.set(StateStopped, 0)
 		return

@@ -1,0 +1,247 @@
+package actors
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/otpsv/otpsv/config"
+)
+
+// serviceWorker drives a daemonizing service through its commands. Every
+// command runs on a goroutine of its own and reports back as a message, so
+// a hung status command never delays this actor's mailbox, let alone the
+// checks of other services; only the stop, run from protoactor's Stopping,
+// blocks this actor's goroutine (bounded by the node's timeout).
+//
+// A service that is not wanted (expected stopped, or stopped by an
+// operator) still gets an actor, a guard: it checks that the service stays
+// stopped, and a service found running is a failure.
+type serviceWorker struct {
+	node  *config.Node
+	env   *env
+	info  *nodeInfo
+	cmds  *commands
+	guard bool
+	// seq numbers the check in flight; a result of an older one is stale.
+	seq      int
+	checking bool
+	// last is what the last check found.
+	last     observed
+	timer    *time.Timer
+	starting chan struct{} // closed when a start command in flight ends
+	stopping bool
+}
+
+type serviceTick struct{}
+
+type serviceStarted struct {
+	err error
+	res checkResult
+}
+
+type serviceCleaned struct{ err error }
+
+func newServiceWorker(node *config.Node, e *env, guard bool) actor.Producer {
+	return func() actor.Actor {
+		return &serviceWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: newCommands(node, e), guard: guard}
+	}
+}
+
+func (w *serviceWorker) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		w.info.setDone(false)
+		w.info.set(StateStarting, 0)
+		w.check(ctx, true)
+	case *serviceTick:
+		w.check(ctx, false)
+	case *initialResult:
+		w.initial(ctx, m.checkResult)
+	case *checkResult:
+		w.checked(ctx, m)
+	case *serviceCleaned:
+		// a dirty service found at start-up was stopped; now start it
+		if m.err != nil {
+			w.fail(fmt.Sprintf("dirty at start-up, and its stop failed: %v", m.err))
+		}
+		w.launch(ctx)
+	case *serviceStarted:
+		if m.err != nil {
+			w.fail(m.err.Error())
+		}
+		if m.res.obs != obsRunning {
+			w.fail(m.res.detail)
+		}
+		w.running(ctx, m.res.pid)
+	case *actor.Stopping:
+		w.stop()
+	}
+}
+
+type initialResult struct{ checkResult }
+
+// check runs the status check on a goroutine of its own.
+func (w *serviceWorker) check(ctx actor.Context, initial bool) {
+	if w.checking || w.stopping {
+		return
+	}
+	w.checking = true
+	w.seq++
+	seq, self, root := w.seq, ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		r := w.cmds.status()
+		r.seq = seq
+		if initial {
+			root.Send(self, &initialResult{r})
+		} else {
+			root.Send(self, &r)
+		}
+	}()
+}
+
+// initial decides what to do with what the first check found.
+func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
+	w.checking = false
+	w.last = r.obs
+	switch {
+	case w.guard && r.obs == obsStopped:
+		w.info.set(StateStopped, 0)
+		w.ready(ctx)
+	case w.guard:
+		// Expected stopped and found running (or dirty): stop it now.
+		w.env.log.Warn("service running while expected stopped; stopping it", "node", w.node.Path, "found", r.obs.String())
+		w.info.set(StateStopping, r.pid)
+		if err := w.cmds.stop(); err != nil {
+			w.fail("expected stopped, and its stop failed: " + err.Error())
+		}
+		w.last = obsStopped
+		w.info.set(StateStopped, 0)
+		w.ready(ctx)
+	case r.obs == obsRunning:
+		w.env.log.Info("service already running", "node", w.node.Path)
+		w.running(ctx, r.pid)
+	case r.obs == obsDirty:
+		w.env.log.Warn("service dirty; stopping it to clean up, then starting it", "node", w.node.Path, "detail", r.detail)
+		w.info.set(StateDirty, 0)
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		go func() { root.Send(self, &serviceCleaned{err: w.cmds.stop()}) }()
+	default:
+		w.launch(ctx)
+	}
+}
+
+// launch runs the start command, then waits (on the same goroutine) for
+// the status to report running.
+func (w *serviceWorker) launch(ctx actor.Context) {
+	w.info.set(StateStarting, 0)
+	done := make(chan struct{})
+	w.starting = done
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		defer close(done)
+		if err := w.cmds.start(); err != nil {
+			root.Send(self, &serviceStarted{err: err})
+			return
+		}
+		root.Send(self, &serviceStarted{res: w.cmds.waitRunning()})
+	}()
+	// A one_for_one supervisor goes on with the next sibling at once.
+	ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
+}
+
+func (w *serviceWorker) running(ctx actor.Context, pid int) {
+	w.last = obsRunning
+	w.info.set(StateRunning, pid)
+	if pid > 0 {
+		w.env.log.Info("started", "node", w.node.Path, "pid", pid)
+	} else {
+		w.env.log.Info("started", "node", w.node.Path)
+	}
+	w.ready(ctx)
+}
+
+// ready tells the supervisor, and from now on checks every
+// check_interval; the first one at a random point of the interval, so that
+// a thousand services are not all checked in the same instant.
+func (w *serviceWorker) ready(ctx actor.Context) {
+	ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
+	ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
+	w.schedule(ctx, time.Duration(rand.Int64N(int64(w.env.checkInterval)+1)))
+}
+
+func (w *serviceWorker) schedule(ctx actor.Context, d time.Duration) {
+	if w.env.checkInterval <= 0 {
+		return
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	w.timer = time.AfterFunc(d, func() { root.Send(self, &serviceTick{}) })
+}
+
+// checked applies a periodic check's result.
+func (w *serviceWorker) checked(ctx actor.Context, r *checkResult) {
+	if r.seq != w.seq {
+		return
+	}
+	w.checking = false
+	w.last = r.obs
+	switch {
+	case w.guard && r.obs != obsStopped:
+		w.info.set(StateFailed, r.pid)
+		w.fail(fmt.Sprintf("found %s while expected stopped", r.obs))
+	case !w.guard && r.obs == obsStopped:
+		w.info.set(StateFailed, 0)
+		w.fail("found stopped: " + r.detail)
+	case !w.guard && r.obs == obsDirty:
+		w.info.set(StateDirty, 0)
+		w.fail("dirty: " + r.detail)
+	case r.obs == obsRunning:
+		w.info.set(StateRunning, r.pid)
+	}
+	w.schedule(ctx, w.env.checkInterval)
+}
+
+// fail hands the failure to the supervisor (a panic is how protoactor
+// reports a child's failure to its parent's HandleFailure).
+func (w *serviceWorker) fail(what string) {
+	if w.info != nil {
+		st := StateFailed
+		if w.last == obsDirty {
+			st = StateDirty
+		}
+		w.info.set(st, 0)
+	}
+	w.env.log.Warn("service failed", "node", w.node.Path, "reason", what)
+	panic(&failure{path: w.node.Path, abnormal: true, what: what})
+}
+
+// stop runs the stop command when the service may be running. It waits
+// for a start still in flight first, so that a start never lands after
+// the stop.
+func (w *serviceWorker) stop() {
+	defer func() {
+		if r := recover(); r != nil {
+			w.env.log.Error("stop panicked", "node", w.node.Path, "panic", fmt.Sprint(r))
+		}
+	}()
+	w.stopping = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	if w.starting != nil {
+		<-w.starting
+	}
+	if w.guard && w.last == obsStopped {
+		return
+	}
+	w.info.set(StateStopping, 0)
+	if err := w.cmds.stop(); err != nil {
+		w.env.log.Error("stop failed", "node", w.node.Path, "err", err)
+		w.info.set(StateDirty, 0)
+		return
+	}
+	w.env.log.Info("stopped", "node", w.node.Path)
+	w.info.set(StateStopped, 0)
+}
