@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 

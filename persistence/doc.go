@@ -1,7 +1,55 @@
 // Package persistence owns what otpsv keeps in its state_dir between
 // runs: the ownership lock that lets one otpsv at a time act on a
-// state_dir, and (later) the Badger store of node snapshots.
+// state_dir (Lock), and the Badger store of node snapshots (Store) in
+// state_dir/state.
 //
 // It is the only package that may import badger. It must not import
-// protoactor.
+// protoactor, nor anything under actors/: it deals in plain values
+// (Snapshot, HistoryEntry) that the actors fill in.
+//
+// # The store
+//
+// Each node's Snapshot is JSON under "node/<path>"; metadata ("saved_at",
+// "daemon_pid", "root_gave_up", ...) under "meta/<key>". Every write
+// method commits one Badger transaction with SyncWrites, so after a kill
+// -9 or a power cut the store holds all of a Save or none of it.
+//
+// Badger takes an exclusive flock on the directory, even to read: only
+// the otpsv that owns the state_dir opens the store; other commands ask
+// it over its socket. Open reports a held store as ErrLocked.
+//
+// # Damage
+//
+// Open returns an error wrapping ErrDamaged, naming the directory and
+// saying to move it aside, when:
+//   - Badger refuses the store (bad MANIFEST, a table failing its
+//     checksum, a table the MANIFEST lists but the directory lacks);
+//   - a table is truncated (Badger itself would panic in a goroutine of
+//     its own and kill the process; Open checks the tables first);
+//   - the store holds fewer commits than GenerationFile records. Badger
+//     opens a store whose MANIFEST was deleted or truncated silently,
+//     empty or without its newest tables; the generation file, rewritten
+//     after every commit, is what notices. A missing MANIFEST is caught
+//     before Badger runs, so the table files are left for inspection; a
+//     truncated one only afterwards, once Badger has deleted the tables it
+//     no longer knows.
+//
+// Not detected: damage to the generation file and Badger's files alike
+// (a directory wiped but for a few files reads as a new store), and a
+// store emptied while the generation file was missing.
+//
+// # Footprint
+//
+// Badger is tuned for a few KB (see badgerOptions in store.go): open, one
+// Save and close take ~20 ms and ~3 MB of RSS in a fresh process. The
+// directory stays bounded however many runs go by: for 100 typical nodes
+// ~170 KB on disk (1.2 MB apparent, 1 MB of it a sparse DISCARD file);
+// the MANIFEST grows ~42 bytes a run until Badger rewrites it, every
+// ~5000 runs.
+//
+// # Processes across runs
+//
+// ProcessStartTime and SameProcess recognise a process started by an
+// earlier otpsv run by its pid plus its start time, so that a reused pid
+// is never taken for it.
 package persistence
