@@ -30,6 +30,9 @@ type ExitStatus struct {
 func (e ExitStatus) Normal() bool { return e.Signal == 0 && e.Code == 0 }
 
 func (e ExitStatus) String() string {
+	if e == ExitUnknown {
+		return "exited (status unknown: adopted, not otpsv's child)"
+	}
 	if e.Signal != 0 {
 		return "killed by signal " + signalName(e.Signal)
 	}
@@ -77,6 +80,7 @@ type Process struct {
 	Started time.Time
 	done    chan struct{}
 	status  ExitStatus
+	adopted bool // not our child: see Adopt
 }
 
 // Start starts spec's command. The returned process leads its own process
@@ -267,6 +271,11 @@ func (p *Process) Stop(ctx context.Context, sig syscall.Signal, grace time.Durat
 // waitGone waits until the leader is reaped and the group is empty. It
 // returns false when stop or hurry fires, or ctx ends, first.
 func (p *Process) waitGone(ctx context.Context, stop <-chan time.Time, hurry <-chan struct{}) bool {
+	if p.adopted && !p.Exited() {
+		// An unwatched adopted process: it is not our child, so no SIGCHLD;
+		// it is gone when its group is.
+		return p.pollGroup(ctx, stop, hurry)
+	}
 	select {
 	case <-p.done:
 	case <-stop:
@@ -276,9 +285,14 @@ func (p *Process) waitGone(ctx context.Context, stop <-chan time.Time, hurry <-c
 	case <-ctx.Done():
 		return false
 	}
-	// Group members other than the leader give no event of their own
-	// unless they are our children: poll, starting fast since the usual
-	// case is an already empty group.
+	return p.pollGroup(ctx, stop, hurry)
+}
+
+// pollGroup waits until no process is left in the group. Group members
+// other than the leader give no event of their own unless they are our
+// children: poll, starting fast since the usual case is an already empty
+// group.
+func (p *Process) pollGroup(ctx context.Context, stop <-chan time.Time, hurry <-chan struct{}) bool {
 	backoff := 500 * time.Microsecond
 	for p.GroupAlive() {
 		t := time.NewTimer(backoff)
@@ -297,6 +311,9 @@ func (p *Process) waitGone(ctx context.Context, stop <-chan time.Time, hurry <-c
 		if backoff < 50*time.Millisecond {
 			backoff *= 2
 		}
+	}
+	if p.adopted && !p.Exited() {
+		p.exited(ExitUnknown)
 	}
 	return true
 }

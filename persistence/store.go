@@ -1,0 +1,494 @@
+package persistence
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// ErrNotFound is returned by Load and Meta when there is no such key.
+var ErrNotFound = errors.New("not found")
+
+// ErrDamaged is returned by Open when the store cannot be trusted: Badger
+// refused to open it, or it opened with less than was committed to it
+// (see GenerationFile). The way out is to move the directory aside.
+var ErrDamaged = errors.New("state store is damaged")
+
+// ErrClosed is returned by a Store's methods after Close.
+var ErrClosed = errors.New("state store is closed")
+
+// DamagedError says which store is damaged and why.
+type DamagedError struct {
+	Dir    string // the store directory
+	Reason string // what is wrong, for the operator
+	Err    error  // the underlying error (Badger's), if any
+}
+
+func (e *DamagedError) Error() string {
+	msg := fmt.Sprintf("%s: %v: %s", e.Dir, ErrDamaged, e.Reason)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg + fmt.Sprintf("; move it aside (mv %s %s.damaged) to start with empty state", e.Dir, e.Dir)
+}
+
+// Unwrap makes errors.Is(err, ErrDamaged) work, and reaches Badger's
+// error too.
+func (e *DamagedError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrDamaged}
+	}
+	return []error{ErrDamaged, e.Err}
+}
+
+// Keys. Node snapshots live under "node/<path>", everything else under
+// "meta/<key>".
+const (
+	nodePrefix    = "node/"
+	metaPrefix    = "meta/"
+	metaSavedAt   = "saved_at"
+	metaGen       = "generation"
+	badgerLockPid = "LOCK" // the file Badger writes its pid into
+)
+
+// Badger tuning for a store of a few KB rewritten a few times a minute at
+// most; see badgerOptions.
+const (
+	memTableSize     = 16 << 20 // largest transaction is 15% of this: ~2.4 MB
+	valueLogFileSize = 1 << 20  // the smallest Badger accepts
+	valueThreshold   = 1 << 20  // Badger's maximum: every value stays in the LSM tree
+)
+
+// badgerOptions returns the Badger options Open uses for dir. Badger's defaults
+// are sized for large databases (five 64 MB memtables, a 256 MB block
+// cache, 1 GB value-log files, an Info logger on stderr); otpsv keeps a
+// few KB. So:
+//
+//   - one 16 MB memtable: room for a transaction of ~2.4 MB (about 200
+//     nodes with full histories); the arena is touched only as far as it
+//     is used, so RSS stays small;
+//   - no block cache and no compression (Badger panics on compression
+//     without a block cache, and blocks this small do not compress);
+//   - two compactors, the fewest Badger accepts short of none (none would
+//     stop compaction and let the directory grow);
+//   - CompactL0OnClose, so each run's table is merged on close instead of
+//     piling up one file per run;
+//   - SyncWrites: a commit is on disk before Save returns (a power cut, not
+//     just a kill -9, keeps it); otpsv writes rarely;
+//   - 1 MB value-log files and a 1 MB value threshold: values stay in the
+//     LSM tree, where compaction drops old versions, so the value log
+//     (which only RunValueLogGC would shrink) stays empty;
+//   - table checksums verified when a table is opened, so a damaged table
+//     is reported by Open rather than by a later read;
+//   - no logger and no metrics.
+func badgerOptions(dir string) badger.Options {
+	return badger.DefaultOptions(dir).
+		WithLogger(nil).
+		WithMetricsEnabled(false).
+		WithSyncWrites(true).
+		WithMemTableSize(memTableSize).
+		WithNumMemtables(1).
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(0).
+		WithCompression(options.None).
+		WithNumCompactors(2).
+		WithCompactL0OnClose(true).
+		WithValueLogFileSize(valueLogFileSize).
+		WithValueThreshold(valueThreshold).
+		WithChecksumVerificationMode(options.OnTableRead)
+}
+
+// Store is otpsv's persisted state: one snapshot per node plus a few
+// metadata values, in a Badger database. Every method that writes does
+// so in one transaction: a kill -9 at any moment leaves either all of it
+// or none of it. A Store is safe for concurrent use.
+//
+// Badger holds an exclusive lock on the directory while a Store is open,
+// so only the otpsv that owns the state_dir may open it.
+type Store struct {
+	dir string // "" for an in-memory store (tests): no generation file
+	now func() time.Time
+
+	mu         sync.RWMutex
+	db         *badger.DB // nil once closed
+	gen        uint64     // write transactions committed, as in meta/generation
+	fileGen    uint64     // count last written to the generation file
+	fileSynced bool       // the generation file's directory entry was fsynced since
+	fileErr    error      // last failure to write the generation file
+}
+
+// Open opens the store in dir (state_dir/state), creating it (mode 0700)
+// if needed. An error wraps ErrLocked when another process has it open
+// (or this one does), and ErrDamaged when the store is damaged; the
+// latter names the directory and says to move it aside.
+func Open(dir string) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("open state store: no directory")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open state store: %w", err)
+	}
+	fileGen, hasFile, fresh, err := precheck(dir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openBadger(badgerOptions(dir))
+	if err != nil {
+		if held(dir) {
+			return nil, lockedError(dir)
+		}
+		if fresh {
+			return nil, fmt.Errorf("open state store %s: %w", dir, err)
+		}
+		return nil, &DamagedError{Dir: dir, Reason: "badger cannot open it", Err: err}
+	}
+	s := &Store{dir: dir, now: time.Now, db: db}
+	dbGen, err := s.readGeneration()
+	if err != nil {
+		_ = db.Close()
+		return nil, &DamagedError{Dir: dir, Reason: "cannot read its generation", Err: err}
+	}
+	if hasFile && fileGen > dbGen {
+		_ = db.Close()
+		reason := fmt.Sprintf("it holds %d commits but %s records %d, so Badger lost data (deleted or truncated MANIFEST, or removed tables)",
+			dbGen, GenerationFile, fileGen)
+		if dbGen == 0 {
+			reason = fmt.Sprintf("it opened empty but %s records %d commits (deleted or truncated MANIFEST?)",
+				GenerationFile, fileGen)
+		}
+		return nil, &DamagedError{Dir: dir, Reason: reason}
+	}
+	s.gen = dbGen
+	if hasFile {
+		s.fileGen = fileGen
+		s.fileSynced = true
+	}
+	if s.gen > 0 && s.fileGen != s.gen {
+		// A kill -9 between a commit and the file's update, or a lost
+		// generation file: bring the file up to date now.
+		s.writeGenerationFile(true)
+	}
+	return s, nil
+}
+
+// precheck looks at dir before Badger does, under the same lock Badger
+// takes, because Badger, opening a store whose MANIFEST is gone, makes a
+// new empty one and deletes the tables it no longer knows.
+func precheck(dir string) (fileGen uint64, hasFile, fresh bool, err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return 0, false, false, fmt.Errorf("open state store: %w", err)
+	}
+	defer f.Close() // releases the flock
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return 0, false, false, lockedError(dir)
+		}
+		return 0, false, false, fmt.Errorf("open state store %s: %w", dir, err)
+	}
+	fileGen, hasFile, err = readGeneration(dir)
+	if err != nil {
+		return 0, false, false, &DamagedError{Dir: dir, Reason: "bad generation file", Err: err}
+	}
+	_, err = os.Stat(filepath.Join(dir, badger.ManifestFilename))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		fresh = true
+		if hasFile && fileGen > 0 {
+			return 0, false, false, &DamagedError{Dir: dir, Reason: fmt.Sprintf(
+				"its MANIFEST is missing but %s records %d commits (the table files are left as they are)",
+				GenerationFile, fileGen)}
+		}
+	case err != nil:
+		return 0, false, false, fmt.Errorf("open state store %s: %w", dir, err)
+	default:
+		// An existing store Badger cannot write to would fail below with
+		// an error that reads like damage; say what it is instead.
+		const wOK, xOK = 2, 1 // access(2) modes
+		if err := syscall.Access(dir, wOK|xOK); err != nil {
+			return 0, false, false, fmt.Errorf("open state store %s: %w", dir, &fs.PathError{Op: "access", Path: dir, Err: err})
+		}
+		if err := checkTables(dir); err != nil {
+			return 0, false, false, &DamagedError{Dir: dir, Reason: "a table does not open", Err: err}
+		}
+	}
+	return fileGen, hasFile, fresh, nil
+}
+
+// openBadger is badger.Open, turning a panic into an error: Badger
+// panics on some damaged files.
+func openBadger(opt badger.Options) (db *badger.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("badger panicked: %v", r)
+		}
+	}()
+	return badger.Open(opt)
+}
+
+// held reports whether another open file description holds dir's flock.
+// Badger's own lock error carries no error value to test, only text.
+func held(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB), syscall.EWOULDBLOCK)
+}
+
+func lockedError(dir string) error {
+	return &LockedError{Dir: dir, Pid: pidIn(filepath.Join(dir, badgerLockPid))}
+}
+
+// Close writes what is pending and closes the store. It is safe to call
+// twice.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	var gerr error
+	if s.dir != "" && s.gen > 0 {
+		switch {
+		case s.fileGen != s.gen:
+			s.writeGenerationFile(true)
+			gerr = s.fileErr
+		case !s.fileSynced:
+			gerr = fsyncDir(s.dir)
+		}
+	}
+	// A read transaction after the last commit moves Badger's discard
+	// watermark past it, so the compaction Close runs keeps one version
+	// of each key instead of two.
+	_ = s.db.View(func(*badger.Txn) error { return nil })
+	err := s.db.Close()
+	s.db = nil
+	if err != nil {
+		return fmt.Errorf("close state store: %w", err)
+	}
+	if gerr != nil {
+		return fmt.Errorf("close state store: %w", gerr)
+	}
+	return nil
+}
+
+// Save writes snaps, replacing what the store held for their paths, and
+// records the time as SavedAt, all in one transaction; with no snapshots
+// it records the time alone. Each snapshot's History is cut to its last
+// MaxHistory entries (the caller's slice is left alone). A transaction
+// may hold about 2.4 MB: some 250 nodes with full histories.
+func (s *Store) Save(snaps ...Snapshot) error {
+	for _, sn := range snaps {
+		if sn.Path == "" {
+			return errors.New("save: snapshot without a path")
+		}
+	}
+	err := s.update(func(txn *badger.Txn) error {
+		for _, sn := range snaps {
+			if err := setJSON(txn, nodePrefix+sn.Path, sn.trimmed()); err != nil {
+				return fmt.Errorf("node %q: %w", sn.Path, err)
+			}
+		}
+		return setJSON(txn, metaPrefix+metaSavedAt, s.now())
+	})
+	if err != nil {
+		return fmt.Errorf("save %d snapshots: %w", len(snaps), err)
+	}
+	return nil
+}
+
+// Load returns the snapshot saved for path, or an error wrapping
+// ErrNotFound.
+func (s *Store) Load(path string) (Snapshot, error) {
+	var sn Snapshot
+	err := s.view(func(txn *badger.Txn) error { return getJSON(txn, nodePrefix+path, &sn) })
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("load %q: %w", path, err)
+	}
+	return sn, nil
+}
+
+// All returns every saved snapshot by path.
+func (s *Store) All() (map[string]Snapshot, error) {
+	all := make(map[string]Snapshot)
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(nodePrefix), PrefetchValues: true, PrefetchSize: 100})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			var sn Snapshot
+			if err := item.Value(func(v []byte) error { return decode(item.Key(), v, &sn) }); err != nil {
+				return err
+			}
+			all[strings.TrimPrefix(string(item.Key()), nodePrefix)] = sn
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load all: %w", err)
+	}
+	return all, nil
+}
+
+// Delete removes the snapshots of paths, in one transaction. Paths that
+// have none are ignored.
+func (s *Store) Delete(paths ...string) error {
+	err := s.update(func(txn *badger.Txn) error {
+		for _, p := range paths {
+			if err := txn.Delete([]byte(nodePrefix + p)); err != nil {
+				return fmt.Errorf("node %q: %w", p, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete %d snapshots: %w", len(paths), err)
+	}
+	return nil
+}
+
+// SetMeta stores v, JSON-encoded, under the metadata key ("daemon_pid",
+// "root_gave_up", ...). "generation" is reserved.
+func (s *Store) SetMeta(key string, v any) error {
+	if key == "" || key == metaGen {
+		return fmt.Errorf("set meta: reserved key %q", key)
+	}
+	if err := s.update(func(txn *badger.Txn) error { return setJSON(txn, metaPrefix+key, v) }); err != nil {
+		return fmt.Errorf("set meta %q: %w", key, err)
+	}
+	return nil
+}
+
+// Meta decodes the metadata value under key into v (a pointer), or
+// returns an error wrapping ErrNotFound.
+func (s *Store) Meta(key string, v any) error {
+	if err := s.view(func(txn *badger.Txn) error { return getJSON(txn, metaPrefix+key, v) }); err != nil {
+		return fmt.Errorf("meta %q: %w", key, err)
+	}
+	return nil
+}
+
+// SavedAt returns the time of the last Save, or an error wrapping
+// ErrNotFound if there was none.
+func (s *Store) SavedAt() (time.Time, error) {
+	var t time.Time
+	err := s.Meta(metaSavedAt, &t)
+	return t, err
+}
+
+// update runs fn in a write transaction that also counts itself in
+// meta/generation, then brings the generation file up to date.
+func (s *Store) update(fn func(*badger.Txn) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	next := s.gen + 1
+	err := s.db.Update(func(txn *badger.Txn) error {
+		if err := fn(txn); err != nil {
+			return err
+		}
+		return setJSON(txn, metaPrefix+metaGen, next)
+	})
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return fmt.Errorf("transaction larger than %d bytes: %w", memTableSize*15/100, err)
+	}
+	if err != nil {
+		return err
+	}
+	s.gen = next
+	// The commit stands even if the file cannot be written: the file
+	// lagging behind the store is harmless, and Close reports the error.
+	s.writeGenerationFile(s.fileGen == 0)
+	return nil
+}
+
+// writeGenerationFile records s.gen in the generation file; s.mu is held.
+func (s *Store) writeGenerationFile(syncDir bool) {
+	if s.dir == "" {
+		return
+	}
+	if err := writeGeneration(s.dir, s.gen, syncDir); err != nil {
+		s.fileErr = err
+		return
+	}
+	s.fileGen, s.fileSynced, s.fileErr = s.gen, syncDir, nil
+}
+
+func (s *Store) view(fn func(*badger.Txn) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	return s.db.View(fn)
+}
+
+// readGeneration returns meta/generation, 0 when absent.
+func (s *Store) readGeneration() (uint64, error) {
+	var gen uint64
+	err := s.view(func(txn *badger.Txn) error { return getJSON(txn, metaPrefix+metaGen, &gen) })
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	return gen, err
+}
+
+func setJSON(txn *badger.Txn, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return txn.Set([]byte(key), b)
+}
+
+func getJSON(txn *badger.Txn, key string, v any) error {
+	item, err := txn.Get([]byte(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return item.Value(func(b []byte) error { return decode(item.Key(), b, v) })
+}
+
+// decode unmarshals a stored value. A value that is not JSON means the
+// store is damaged (otpsv only ever writes JSON); JSON of another shape
+// than v is the caller's mistake.
+func decode(key, b []byte, v any) error {
+	err := json.Unmarshal(b, v)
+	var syn *json.SyntaxError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &syn):
+		return fmt.Errorf("decode %s: %w: %w", key, ErrDamaged, err)
+	default:
+		return fmt.Errorf("decode %s: %w", key, err)
+	}
+}
+
+// pidIn returns the pid written in file, or 0.
+func pidIn(file string) int {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
