@@ -33,6 +33,11 @@ type serviceWorker struct {
 	timer    *time.Timer
 	starting chan struct{} // closed when a start command in flight ends
 	stopping bool
+	// wasRunning: the last pass recorded it running (a pass that finds it
+	// otherwise counts a failure).
+	wasRunning bool
+	// reason is why this actor starts the service, once it does.
+	reason string
 }
 
 type serviceTick struct{}
@@ -54,6 +59,14 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		w.info.setDone(false)
+		snap, had := w.env.prior.take(w.node.Path)
+		w.wasRunning = had && snap.State == string(StateRunning)
+		w.reason = "was not running"
+		w.info.update(func(ni *nodeInfo) {
+			if ni.reason != "" {
+				w.reason, ni.reason = ni.reason, ""
+			}
+		})
 		w.info.set(StateStarting, 0)
 		w.check(ctx, true)
 	case *serviceTick:
@@ -75,6 +88,7 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 		if m.res.obs != obsRunning {
 			w.fail(m.res.detail)
 		}
+		w.env.report(w.node.Path, "started: "+w.reason)
 		w.running(ctx, m.res.pid)
 	case *actor.Stopping:
 		w.stop()
@@ -106,6 +120,11 @@ func (w *serviceWorker) check(ctx actor.Context, initial bool) {
 func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
 	w.checking = false
 	w.last = r.obs
+	w.info.update(func(ni *nodeInfo) { ni.lastCheck, ni.lastCheckAt = r.obs.String()+firstLine(r.detail), w.env.clock.Now() })
+	if w.env.pass && w.wasRunning && !w.guard && r.obs != obsRunning {
+		// running at the end of the last pass, not now: a failure
+		w.fail(fmt.Sprintf("found %s: %s", r.obs, r.detail))
+	}
 	switch {
 	case w.guard && r.obs == obsStopped:
 		w.info.set(StateStopped, 0)
@@ -119,6 +138,7 @@ func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
 		}
 		w.last = obsStopped
 		w.info.set(StateStopped, 0)
+		w.env.report(w.node.Path, "stopped: it was running while expected stopped")
 		w.ready(ctx)
 	case r.obs == obsRunning:
 		w.env.log.Info("service already running", "node", w.node.Path)
@@ -187,6 +207,7 @@ func (w *serviceWorker) checked(ctx actor.Context, r *checkResult) {
 	}
 	w.checking = false
 	w.last = r.obs
+	w.info.update(func(ni *nodeInfo) { ni.lastCheck, ni.lastCheckAt = r.obs.String()+firstLine(r.detail), w.env.clock.Now() })
 	switch {
 	case w.guard && r.obs != obsStopped:
 		w.info.set(StateFailed, r.pid)

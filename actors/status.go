@@ -38,11 +38,22 @@ type nodeInfo struct {
 	done     bool // ended normally and its restart type lets it end
 	// adminStopped: an operator stopped it; it stays stopped until started.
 	adminStopped bool
+	// reason says why the next start happens (a oneshot pass prints it).
+	reason string
 	// history is the node's recent supervision events, oldest first.
 	history []control.HistoryEntry
 	// supRestarts is a supervisor's restart history (its policy's), for
 	// the budget `why` shows.
 	supRestarts []time.Time
+	// What the snapshot keeps besides: the process start time (to tell a
+	// reused pid), the last exit and check, when a supervisor gave up.
+	pidStart    uint64
+	lastExit    string
+	lastExitAt  time.Time
+	lastCheck   string
+	lastCheckAt time.Time
+	gaveUpAt    time.Time
+	saver       *saver
 	observer    func(Event)
 }
 
@@ -51,6 +62,17 @@ type registry struct {
 	nodes    map[string]*nodeInfo
 	root     *config.Node
 	observer func(Event)
+	saver    *saver
+}
+
+func (r *registry) setSaver(s *saver) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.saver = s
+	for _, ni := range r.nodes {
+		ni.saver = s
+		s.mark(ni) // the first save records the whole tree
+	}
 }
 
 // Event is a change of a node's state, as passed to Options.Observer.
@@ -81,7 +103,7 @@ func (r *registry) update(root *config.Node) {
 			ni.node, ni.period = n, period
 			ni.mu.Unlock()
 		} else {
-			r.nodes[n.Path] = &nodeInfo{node: n, period: period, state: StateStopped, since: now, observer: r.observer}
+			r.nodes[n.Path] = &nodeInfo{node: n, period: period, state: StateStopped, since: now, observer: r.observer, saver: r.saver}
 		}
 		for _, c := range n.Children {
 			add(c, n.Period)
@@ -113,6 +135,9 @@ func (ni *nodeInfo) set(s State, pid int) {
 	ni.state, ni.pid = s, pid
 	since := ni.since
 	ni.mu.Unlock()
+	if changed {
+		ni.saver.mark(ni)
+	}
 	if changed && ni.observer != nil {
 		ni.observer(Event{Time: since, Path: ni.node.Path, State: s, Pid: pid})
 	}
@@ -128,12 +153,14 @@ func (ni *nodeInfo) record(e control.HistoryEntry) {
 		ni.history = append(ni.history[:0], ni.history[n:]...)
 	}
 	ni.mu.Unlock()
+	ni.saver.mark(ni)
 }
 
 func (ni *nodeInfo) setSupRestarts(ts []time.Time) {
 	ni.mu.Lock()
 	ni.supRestarts = ts
 	ni.mu.Unlock()
+	ni.saver.mark(ni)
 }
 
 // why assembles the answer of `otpsv why` for n.
@@ -169,12 +196,21 @@ func (ni *nodeInfo) setAdminStopped(v bool) {
 	ni.mu.Lock()
 	ni.adminStopped = v
 	ni.mu.Unlock()
+	ni.saver.mark(ni)
 }
 
 func (ni *nodeInfo) isAdminStopped() bool {
 	ni.mu.Lock()
 	defer ni.mu.Unlock()
 	return ni.adminStopped
+}
+
+// update changes snapshot fields under the lock and marks the node.
+func (ni *nodeInfo) update(fn func(ni *nodeInfo)) {
+	ni.mu.Lock()
+	fn(ni)
+	ni.mu.Unlock()
+	ni.saver.mark(ni)
 }
 
 func (ni *nodeInfo) setDone(done bool) {

@@ -85,6 +85,11 @@ func newSupervisor(node *config.Node, e *env) actor.Producer {
 		for _, c := range node.Children {
 			s.kids = append(s.kids, &slot{node: c, info: e.reg.get(c.Path)})
 		}
+		// A oneshot pass counts restarts across passes, by wall-clock time.
+		if snap, ok := e.prior.take(node.Path); ok && e.pass {
+			s.policy.SetRestarts(snap.Restarts)
+			s.info.setSupRestarts(s.policy.Restarts())
+		}
 		return s
 	}
 }
@@ -179,9 +184,14 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 		now := s.env.clock.Now()
 		var names []string
 		for _, j := range act.Start {
-			if s.wanted(s.kids[j]) {
-				s.kids[j].info.addRestart(now)
-				names = append(names, s.kids[j].node.Name)
+			if c := s.kids[j]; s.wanted(c) {
+				c.info.addRestart(now)
+				names = append(names, c.node.Name)
+				why := fmt.Sprintf("restarted with %s, which failed (%s)", k.node.Path, s.node.Strategy)
+				if c == k {
+					why = fmt.Sprintf("restarted (%s): %s", s.node.Strategy, f.what)
+				}
+				c.info.update(func(ni *nodeInfo) { ni.reason = why })
 			}
 		}
 		s.env.log.Warn("restarting", "supervisor", s.node.Path, "strategy", s.node.Strategy.String(),
@@ -196,6 +206,9 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 		s.reason = fmt.Sprintf("%v: more than %d restarts in %s; last failure: %s: %s",
 			policy.ErrIntensityExceeded, s.node.Intensity, s.node.Period, k.node.Path, f.what)
 		s.env.log.Error("giving up", "supervisor", s.node.Path, "reason", s.reason)
+		s.info.update(func(ni *nodeInfo) { ni.gaveUpAt = s.env.clock.Now() })
+		s.env.noteGaveUp(s.node.Path)
+		s.env.report(s.node.Path, "gave up: "+s.reason)
 		s.info.set(StateStopping, 0)
 		s.stopEverything()
 	}
@@ -299,6 +312,16 @@ func (s *supervisor) advance(ctx actor.Context) {
 		k := o.k
 		switch o.kind {
 		case opStop:
+			if k.pid == nil && k.node.Type == config.Process && s.needsGuard(k) {
+				// Not started in this run yet, but its process of an
+				// earlier run may live: a guard adopts and stops it (in its
+				// Started), then goes itself.
+				k.guard = true
+				k.pid = ctx.Spawn(actor.PropsFromProducer(s.env.producer(k.node, true)))
+				ctx.Stop(k.pid)
+				s.cur = &o
+				continue
+			}
 			if k.pid == nil {
 				o.finish(nil)
 				continue
@@ -310,7 +333,7 @@ func (s *supervisor) advance(ctx actor.Context) {
 			}
 		case opStart:
 			wanted := s.wanted(k)
-			if k.pid != nil || (!wanted && (k.node.Type != config.Service || k.gone)) {
+			if k.pid != nil || (!wanted && !s.needsGuard(k)) {
 				o.finish(nil)
 				continue
 			}
@@ -345,7 +368,7 @@ func (s *supervisor) drained(ctx actor.Context) {
 // wanted: the child is to run (the config says so, and no operator
 // stopped it).
 func (s *supervisor) wanted(k *slot) bool {
-	return !k.gone && k.node.Expected == config.Running && !k.info.isAdminStopped()
+	return !k.gone && k.node.Expected == config.Running && !k.info.isAdminStopped() && !s.info.isAdminStopped()
 }
 
 // command carries out an operator's start, stop or restart of a child,
@@ -490,6 +513,24 @@ func (s *supervisor) reconfigure(ctx actor.Context, m *reconfigure) {
 	}
 	s.queue = append(plan, s.queue...)
 	s.advance(ctx)
+}
+
+// needsGuard: a child that is not to run still gets an actor when
+// something may have to be stopped: a service (checked for staying
+// stopped), or a process worker whose process from an earlier run may
+// still be alive.
+func (s *supervisor) needsGuard(k *slot) bool {
+	if k.gone {
+		return false
+	}
+	switch k.node.Type {
+	case config.Service:
+		return true
+	case config.Process:
+		snap, ok := s.env.prior.peek(k.node.Path)
+		return ok && snap.Pid > 0
+	}
+	return false
 }
 
 // waitingFor reports whether the step in flight is the start of pid.

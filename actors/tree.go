@@ -37,7 +37,21 @@ type Options struct {
 	// Observer, when set, is called on every change of a node's state, from
 	// the goroutine of the actor that made it: it must not block.
 	Observer func(Event)
+	// Store, when set, has the previous run's snapshots (an operator's
+	// stops, histories, processes to adopt) and gets every change.
+	Store Store
+	// Pass runs one oneshot pass: processes start detached and are not
+	// watched, nothing is checked periodically, and a node recorded as
+	// running and found dead is a failure (counted, by wall-clock time,
+	// with the supervisor's persisted history).
+	Pass bool
+	// Report hears each corrective action as one line (oneshot output).
+	Report func(path, what string)
 }
+
+// ErrRootDown is returned by Start for a oneshot pass while the root that
+// gave up in an earlier pass stays down (until its period has passed).
+var ErrRootDown = errors.New("root supervisor gave up and stays down")
 
 // env is what every actor of one tree shares. It is read-only after
 // Start, except for the registry's per-node locks.
@@ -47,6 +61,24 @@ type env struct {
 	hurry         <-chan struct{}
 	reg           *registry
 	checkInterval time.Duration
+	prior         *prior
+	pass          bool
+	reportFn      func(path, what string)
+	saver         *saver
+	mu            sync.Mutex
+	gaveUp        []string // supervisors that gave up during this run
+}
+
+func (e *env) report(path, what string) {
+	if e.reportFn != nil {
+		e.reportFn(path, what)
+	}
+}
+
+func (e *env) noteGaveUp(path string) {
+	e.mu.Lock()
+	e.gaveUp = append(e.gaveUp, path)
+	e.mu.Unlock()
 }
 
 // producer makes the actor of node n. guard asks for a service worker
@@ -58,7 +90,7 @@ func (e *env) producer(n *config.Node, guard bool) actor.Producer {
 	case config.Service:
 		return newServiceWorker(n, e, guard)
 	}
-	return newProcessWorker(n, e)
+	return newProcessWorker(n, e, guard)
 }
 
 // Tree is a running supervision tree.
@@ -89,7 +121,27 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 		opts.Clock = policy.SystemClock{}
 	}
 	e := &env{log: opts.Logger, clock: opts.Clock, hurry: opts.Hurry, reg: newRegistry(cfg.Tree, opts.Observer),
-		checkInterval: cfg.Settings.CheckInterval}
+		checkInterval: cfg.Settings.CheckInterval, pass: opts.Pass, reportFn: opts.Report}
+	if opts.Pass {
+		e.checkInterval = 0 // a pass checks once, at start
+	}
+	if opts.Store != nil {
+		snaps, err := opts.Store.All()
+		if err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
+		}
+		if root, ok := snaps[cfg.Tree.Path]; ok && opts.Pass && !root.GaveUpAt.IsZero() {
+			if until := root.GaveUpAt.Add(cfg.Tree.Period); opts.Clock.Now().Before(until) {
+				return nil, fmt.Errorf("%w: it gave up at %s and stays down until %s (its period, %s, has passed)",
+					ErrRootDown, root.GaveUpAt.Format(time.RFC3339), until.Format(time.RFC3339), cfg.Tree.Period)
+			}
+		}
+		e.prior = &prior{snaps: snaps}
+		e.reg.restore(snaps)
+		log := e.log
+		e.saver = newSaver(opts.Store, e.reg, func(err error) { log.Error("saving state", "err", err) })
+		e.reg.setSaver(e.saver)
+	}
 	t := &Tree{env: e, root: cfg.Tree, started: make(chan struct{}), done: make(chan struct{})}
 	// protoactor logs its own lifecycle at Info on stderr; otpsv says
 	// what happened itself.
@@ -103,6 +155,17 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 	}
 	t.guardian = pid
 	return t, nil
+}
+
+// Flush writes every pending change to the store and stops writing; a
+// oneshot pass calls it before it exits.
+func (t *Tree) Flush() { t.env.saver.close() }
+
+// GaveUp lists the supervisors that gave up during this run.
+func (t *Tree) GaveUp() []string {
+	t.env.mu.Lock()
+	defer t.env.mu.Unlock()
+	return append([]string(nil), t.env.gaveUp...)
 }
 
 // Started is closed when the initial start of the whole tree is done.
@@ -126,6 +189,7 @@ func (t *Tree) Stop(ctx context.Context) error {
 	select {
 	case <-t.done:
 		t.system.Shutdown()
+		t.env.saver.close()
 		return t.Err()
 	case <-ctx.Done():
 		return fmt.Errorf("stop tree: %w", ctx.Err())

@@ -26,6 +26,9 @@ type processWorker struct {
 	// stop's doing, not a failure.
 	stopping bool
 	failed   bool
+	// guard: the worker is not to run; it only stops what an earlier run
+	// of otpsv left running.
+	guard bool
 	// cmds runs the optional status command: readiness after start, then
 	// liveness every check_interval.
 	cmds     *commands
@@ -43,9 +46,9 @@ type procReady struct {
 	res checkResult
 }
 
-func newProcessWorker(node *config.Node, e *env) actor.Producer {
+func newProcessWorker(node *config.Node, e *env, guard bool) actor.Producer {
 	return func() actor.Actor {
-		return &processWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: newCommands(node, e)}
+		return &processWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: newCommands(node, e), guard: guard}
 	}
 }
 
@@ -68,8 +71,23 @@ func (w *processWorker) Receive(ctx actor.Context) {
 
 func (w *processWorker) start(ctx actor.Context) {
 	w.info.setDone(false)
+	if w.adopt(ctx) {
+		return
+	}
+	if w.guard {
+		w.info.set(StateStopped, 0)
+		w.started(ctx, true)
+		return
+	}
 	w.info.set(StateStarting, 0)
+	reason := "was not running"
+	w.info.update(func(ni *nodeInfo) {
+		if ni.reason != "" {
+			reason, ni.reason = ni.reason, ""
+		}
+	})
 	spec, err := w.spec()
+	spec.Detach = w.env.pass // a pass's processes outlive it
 	var p *proc.Process
 	if err == nil {
 		p, err = proc.Start(spec)
@@ -81,12 +99,12 @@ func (w *processWorker) start(ctx actor.Context) {
 		panic(&failure{path: w.node.Path, abnormal: true, what: err.Error()})
 	}
 	w.p = p
+	if st, err := p.StartTime(); err == nil {
+		w.info.update(func(ni *nodeInfo) { ni.pidStart = st })
+	}
 	w.env.log.Info("started", "node", w.node.Path, "pid", p.Pid)
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	go func() {
-		<-p.Done()
-		root.Send(self, &processExited{pid: p.Pid, status: p.Status()})
-	}()
+	w.env.report(w.node.Path, fmt.Sprintf("started (pid %d): %s", p.Pid, reason))
+	w.watch(ctx)
 	ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
 	if len(w.node.Status) == 0 {
 		w.info.set(StateRunning, p.Pid)
@@ -95,8 +113,83 @@ func (w *processWorker) start(ctx actor.Context) {
 	}
 	// starting until the status command first exits 0
 	w.info.set(StateStarting, p.Pid)
-	pid := p.Pid
+	pid, self, root := p.Pid, ctx.Self(), ctx.ActorSystem().Root
 	go func() { root.Send(self, &procReady{pid: pid, res: w.cmds.waitRunning()}) }()
+}
+
+// watch turns the process's exit into a message. A oneshot pass does not
+// stay to watch: the next pass finds out.
+func (w *processWorker) watch(ctx actor.Context) {
+	if w.env.pass {
+		return
+	}
+	p, self, root := w.p, ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		<-p.Done()
+		root.Send(self, &processExited{pid: p.Pid, status: p.Status()})
+	}()
+}
+
+// started tells the supervisor the child is up (and, when ready, ready).
+func (w *processWorker) started(ctx actor.Context, ready bool) {
+	ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
+	if ready {
+		ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
+	}
+}
+
+// adopt takes over the process an earlier run of otpsv recorded, when it
+// is still the same process (pid and start time): the daemon was killed
+// and started again, or a oneshot pass left it running. It reports
+// whether the worker is done starting. A process recorded as running by
+// the last pass and found gone is a failure of the child.
+func (w *processWorker) adopt(ctx actor.Context) bool {
+	snap, had := w.env.prior.take(w.node.Path)
+	if !had || snap.Pid <= 0 {
+		return false
+	}
+	p, err := proc.Adopt(snap.Pid, snap.PidStart, !w.env.pass)
+	if err != nil {
+		if w.env.pass && !w.guard && (snap.State == string(StateRunning) || snap.State == string(StateStarting)) {
+			what := fmt.Sprintf("found dead (pid %d is gone)", snap.Pid)
+			w.failed = true
+			w.info.update(func(ni *nodeInfo) { ni.lastExit, ni.lastExitAt = what, w.env.clock.Now() })
+			w.info.set(StateFailed, 0)
+			w.env.log.Warn("exited", "node", w.node.Path, "pid", snap.Pid, "status", what, "restart", w.node.Restart.String())
+			panic(&failure{path: w.node.Path, abnormal: true, what: what})
+		}
+		w.env.log.Info("process of the last run is gone", "node", w.node.Path, "pid", snap.Pid)
+		return false
+	}
+	w.p = p
+	w.info.update(func(ni *nodeInfo) { ni.pidStart = snap.PidStart })
+	if w.guard {
+		w.info.set(StateStopping, p.Pid)
+		err := p.Stop(context.Background(), w.node.StopSignal, w.node.StopTimeout, w.env.hurry)
+		if err != nil {
+			w.env.log.Error("stop incomplete", "node", w.node.Path, "pid", p.Pid, "err", err)
+		}
+		w.env.log.Info("stopped a process left by an earlier run", "node", w.node.Path, "pid", p.Pid)
+		if w.node.Expected != config.Running || w.info.isAdminStopped() {
+			// Otherwise a strategy stopped it, and the line of its start
+			// (or of its supervisor giving up) says why.
+			w.env.report(w.node.Path, fmt.Sprintf("stopped (pid %d): expected stopped", p.Pid))
+		}
+		w.p = nil
+		w.info.set(StateStopped, 0)
+		w.started(ctx, true)
+		return true
+	}
+	w.info.set(StateRunning, p.Pid)
+	if !w.env.pass {
+		w.env.log.Info("adopted", "node", w.node.Path, "pid", p.Pid)
+	}
+	w.watch(ctx)
+	w.started(ctx, true)
+	if len(w.node.Status) > 0 {
+		w.check(ctx) // its liveness, now (a pass checks once)
+	}
+	return true
 }
 
 func (w *processWorker) readiness(ctx actor.Context, m *procReady) {
@@ -189,6 +282,7 @@ func (w *processWorker) exited(m *processExited) {
 	if w.stopping || w.p == nil || m.pid != w.p.Pid {
 		return
 	}
+	w.info.update(func(ni *nodeInfo) { ni.lastExit, ni.lastExitAt = m.status.String(), w.env.clock.Now() })
 	lvl := slog.LevelWarn
 	if m.status.Normal() {
 		lvl = slog.LevelInfo

@@ -235,10 +235,26 @@ func (p *Process) Signal(sig syscall.Signal) {
 	}
 }
 
-// GroupAlive reports whether any process is left in the group. Zombies
-// count; with otpsv as subreaper they are reaped promptly.
+// GroupAlive reports whether any live process is left in the group.
+// kill(-pgid, 0) answers cheaply but counts zombies; our own children are
+// reaped at once, but an adopted process or a grandchild belongs to init
+// (or a subreaper) that may reap late, or, in some containers, never: so
+// when the group answers, the process table says whether a member is more
+// than a zombie.
 func (p *Process) GroupAlive() bool {
-	return syscall.Kill(-p.Pid, 0) == nil
+	if syscall.Kill(-p.Pid, 0) != nil {
+		return false
+	}
+	procs, err := ScanProcesses()
+	if err != nil {
+		return true
+	}
+	for _, pi := range procs {
+		if pi.Pgid == p.Pid && pi.State != 'Z' && pi.State != 'X' {
+			return true
+		}
+	}
+	return false
 }
 
 // Stop ends the process and every process left in its group: sig, then

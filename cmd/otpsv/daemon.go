@@ -48,6 +48,11 @@ func runDaemon(c *cli.Context) error {
 		return exitWith(exitFailed, err)
 	}
 	defer func() { _ = lock.Release() }()
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
 	cfg.ResolveLogs(dir)
 	// Orphans of workers (daemonized grandchildren) become ours to reap,
 	// so a stopped worker's group can be seen to empty.
@@ -56,7 +61,7 @@ func runDaemon(c *cli.Context) error {
 	}
 
 	sigs := signalsFrom(c.Context)
-	tree, err := actors.Start(cfg, actors.Options{Logger: log, Hurry: sigs.hurry})
+	tree, err := actors.Start(cfg, actors.Options{Logger: log, Hurry: sigs.hurry, Store: st})
 	if errors.Is(err, actors.ErrUnsupported) {
 		return exitWith(exitConfig, err)
 	}

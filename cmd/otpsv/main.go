@@ -112,6 +112,7 @@ func newApp() *cli.App {
 		// parsing flags at the first positional argument.
 		Commands: []*cli.Command{
 			daemonCommand(),
+			oneshotCommand(),
 			treeCommand(),
 			statusCommand(),
 			checkCommand(),

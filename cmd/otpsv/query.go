@@ -40,15 +40,29 @@ func fetchTree(c *cli.Context, path string) (*control.Node, error) {
 	}
 	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 	defer cancel()
-	n, err := control.NewClient(filepath.Join(dir, control.SocketName)).Tree(ctx, strings.Trim(path, "/"))
+	path = strings.Trim(path, "/")
+	n, err := control.NewClient(filepath.Join(dir, control.SocketName)).Tree(ctx, path)
 	var se *control.StatusError
 	if errors.As(err, &se) {
 		return nil, exitWith(exitFailed, err)
 	}
-	if errors.Is(err, control.ErrNoDaemon) {
-		return nil, exitWith(exitFailed, fmt.Errorf("%w on %s, and no saved state", control.ErrNoDaemon, dir))
+	if !errors.Is(err, control.ErrNoDaemon) {
+		return n, err
 	}
-	return n, err
+	// No daemon: the last saved state.
+	cfg, snaps, saved, err := savedState(c)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(c.App.ErrWriter, "otpsv: no daemon is running; state saved %s ago (%s)\n",
+		fmtDuration(time.Since(saved)), saved.Local().Format(time.DateTime))
+	n = savedTree(cfg, snaps)
+	if path != "" {
+		if n = control.Find(n, path); n == nil {
+			return nil, exitWith(exitFailed, fmt.Errorf("no node %q", path))
+		}
+	}
+	return n, nil
 }
 
 // asExpected reports whether a node is in the state it should be in.

@@ -32,6 +32,17 @@ func whyCommand() *cli.Command {
 			ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 			defer cancel()
 			w, err := control.NewClient(filepath.Join(dir, control.SocketName)).Why(ctx, path)
+			if errors.Is(err, control.ErrNoDaemon) {
+				cfg, snaps, saved, serr := savedState(c)
+				if serr != nil {
+					return serr
+				}
+				fmt.Fprintf(c.App.ErrWriter, "otpsv: no daemon is running; state saved %s ago (%s)\n",
+					fmtDuration(time.Since(saved)), saved.Local().Format(time.DateTime))
+				if w, err = savedWhy(cfg, snaps, path), nil; w == nil {
+					err = fmt.Errorf("no node %q", path)
+				}
+			}
 			if err != nil {
 				return exitWith(exitFailed, err)
 			}

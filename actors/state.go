@@ -1,0 +1,178 @@
+package actors
+
+import (
+	"sync"
+	"time"
+
+	"github.com/otpsv/otpsv/actors/control"
+	"github.com/otpsv/otpsv/persistence"
+)
+
+// Store is where a tree keeps its nodes' snapshots between runs
+// (*persistence.Store).
+type Store interface {
+	All() (map[string]persistence.Snapshot, error)
+	Save(snaps ...persistence.Snapshot) error
+}
+
+// prior holds the snapshots of the previous run. Each is taken once, by
+// the first actor of its node: a node restarted later in this run starts
+// fresh (a supervisor with an empty history, a worker with a new process).
+type prior struct {
+	mu    sync.Mutex
+	snaps map[string]persistence.Snapshot
+}
+
+func (p *prior) take(path string) (persistence.Snapshot, bool) {
+	if p == nil {
+		return persistence.Snapshot{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.snaps[path]
+	delete(p.snaps, path)
+	return s, ok
+}
+
+// peek reads a snapshot without taking it.
+func (p *prior) peek(path string) (persistence.Snapshot, bool) {
+	if p == nil {
+		return persistence.Snapshot{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.snaps[path]
+	return s, ok
+}
+
+// restore gives the registry what must survive a restart of otpsv: an
+// operator's stops and the supervision history. States are not restored:
+// they are observed anew.
+func (r *registry) restore(snaps map[string]persistence.Snapshot) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for path, s := range snaps {
+		ni, ok := r.nodes[path]
+		if !ok {
+			continue
+		}
+		ni.mu.Lock()
+		ni.adminStopped = s.AdminStopped
+		ni.history = fromStored(s.History)
+		ni.lastExit, ni.lastExitAt = s.LastExit, s.LastExitAt
+		ni.mu.Unlock()
+	}
+}
+
+func fromStored(h []persistence.HistoryEntry) []control.HistoryEntry {
+	out := make([]control.HistoryEntry, len(h))
+	for i, e := range h {
+		out[i] = control.HistoryEntry{
+			Time: e.Time, Event: e.Event, Detail: e.Detail, Cause: e.Cause, Supervisor: e.Supervisor,
+			Strategy: e.Strategy, Action: e.Action, Restarted: e.Restarted, Budget: e.Budget,
+		}
+	}
+	return out
+}
+
+func toStored(h []control.HistoryEntry) []persistence.HistoryEntry {
+	out := make([]persistence.HistoryEntry, len(h))
+	for i, e := range h {
+		out[i] = persistence.HistoryEntry{
+			Time: e.Time, Event: e.Event, Detail: e.Detail, Cause: e.Cause, Supervisor: e.Supervisor,
+			Strategy: e.Strategy, Action: e.Action, Restarted: e.Restarted, Budget: e.Budget,
+		}
+	}
+	return out
+}
+
+// persisted is the snapshot of one node as stored.
+func (ni *nodeInfo) persisted() persistence.Snapshot {
+	ni.mu.Lock()
+	defer ni.mu.Unlock()
+	return persistence.Snapshot{
+		Path: ni.node.Path, State: string(ni.state), Pid: ni.pid, PidStart: ni.pidStart, Since: ni.since,
+		Restarts: append([]time.Time(nil), ni.supRestarts...), LastExit: ni.lastExit, LastExitAt: ni.lastExitAt,
+		LastCheck: ni.lastCheck, LastCheckAt: ni.lastCheckAt, AdminStopped: ni.adminStopped, GaveUpAt: ni.gaveUpAt,
+		History: toStored(ni.history),
+	}
+}
+
+// saver writes changed nodes to the store: every change marks its node,
+// and one goroutine writes all marked nodes in one transaction, so a burst
+// of changes (a thousand workers starting) costs a few transactions, not a
+// thousand, and a kill -9 at any moment leaves whole transactions.
+type saver struct {
+	store Store
+	reg   *registry
+	log   func(error)
+
+	mu    sync.Mutex
+	dirty map[*nodeInfo]bool
+	kick  chan struct{}
+	done  chan struct{}
+	quit  chan struct{}
+}
+
+func newSaver(store Store, reg *registry, log func(error)) *saver {
+	s := &saver{store: store, reg: reg, log: log, dirty: make(map[*nodeInfo]bool),
+		kick: make(chan struct{}, 1), done: make(chan struct{}), quit: make(chan struct{})}
+	go s.loop()
+	return s
+}
+
+func (s *saver) mark(ni *nodeInfo) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.dirty[ni] = true
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *saver) loop() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.kick:
+			s.flush()
+		case <-s.quit:
+			s.flush()
+			return
+		}
+	}
+}
+
+// flush writes every marked node now.
+func (s *saver) flush() {
+	s.mu.Lock()
+	batch := make([]persistence.Snapshot, 0, len(s.dirty))
+	for ni := range s.dirty {
+		batch = append(batch, ni.persisted())
+	}
+	clear(s.dirty)
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	if err := s.store.Save(batch...); err != nil {
+		s.log(err)
+	}
+}
+
+// close writes what is left and stops the goroutine.
+func (s *saver) close() {
+	if s == nil {
+		return
+	}
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit)
+	}
+	<-s.done
+}
