@@ -120,7 +120,9 @@ func (w *serviceWorker) check(ctx actor.Context, initial bool) {
 func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
 	w.checking = false
 	w.last = r.obs
-	w.info.update(func(ni *nodeInfo) { ni.lastCheck, ni.lastCheckAt = r.obs.String()+firstLine(r.detail), w.env.clock.Now() })
+	w.info.update(func(ni *nodeInfo) {
+		ni.lastCheck, ni.lastCheckAt = r.obs.String()+firstLine(r.detail), w.env.clock.Now()
+	})
 	if w.env.pass && w.wasRunning && !w.guard && r.obs != obsRunning {
 		// running at the end of the last pass, not now: a failure
 		w.fail(fmt.Sprintf("found %s: %s", r.obs, r.detail))
@@ -207,7 +209,9 @@ func (w *serviceWorker) checked(ctx actor.Context, r *checkResult) {
 	}
 	w.checking = false
 	w.last = r.obs
-	w.info.update(func(ni *nodeInfo) { ni.lastCheck, ni.lastCheckAt = r.obs.String()+firstLine(r.detail), w.env.clock.Now() })
+	w.info.update(func(ni *nodeInfo) {
+		ni.lastCheck, ni.lastCheckAt = r.obs.String()+firstLine(r.detail), w.env.clock.Now()
+	})
 	switch {
 	case w.guard && r.obs != obsStopped:
 		w.info.set(StateFailed, r.pid)
