@@ -352,7 +352,12 @@ func (s *supervisor) drained(ctx actor.Context) {
 	switch s.mode {
 	case modeStarting:
 		s.mode = modeRunning
-		s.info.set(StateRunning, 0)
+		if s.info.isAdminStopped() {
+			// an operator stopped it: it runs only to keep its subtree down
+			s.info.set(StateStopped, 0)
+		} else {
+			s.info.set(StateRunning, 0)
+		}
 		ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
 		ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
 	case modeStopping:

@@ -5,11 +5,75 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/otpsv/otpsv/actors/control"
+	"github.com/otpsv/otpsv/config"
+	"github.com/otpsv/otpsv/persistence"
 )
+
+// directCommand acts on a node when no daemon runs: the operator's intent
+// is recorded in the state (an operator's stop, or its end) and a oneshot
+// pass carries it out, so process workers it starts run detached, as in
+// oneshot mode. A restart is a pass with the node stopped, then one with
+// it started.
+func directCommand(c *cli.Context, verb, path string) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	n := cfg.Find(path)
+	if n == nil {
+		return exitWith(exitFailed, fmt.Errorf("%s %s: no such node", verb, path))
+	}
+	if verb != "stop" && n.Expected != config.Running {
+		return exitWith(exitFailed, fmt.Errorf("%s %s: expected: stopped in the config; change the config to run it", verb, path))
+	}
+	log, err := passLogger(c, cfg)
+	if err != nil {
+		return err
+	}
+	dir, err := stateDir(c, cfg)
+	if err != nil {
+		return err
+	}
+	lock, err := persistence.AcquireLock(dir)
+	if err != nil {
+		if errors.Is(err, persistence.ErrLocked) {
+			return exitWith(exitTempErr, err)
+		}
+		return exitWith(exitFailed, err)
+	}
+	defer func() { _ = lock.Release() }()
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	steps := map[string][]bool{"stop": {true}, "start": {false}, "restart": {true, false}}[verb]
+	for _, stopped := range steps {
+		snap, err := st.Load(path)
+		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
+			return exitWith(exitFailed, err)
+		}
+		snap.Path = path
+		snap.AdminStopped = stopped
+		event := "operator_start"
+		if stopped {
+			event = "operator_stop"
+		}
+		snap.History = append(snap.History, persistence.HistoryEntry{Time: time.Now(), Event: event})
+		if err := st.Save(snap); err != nil {
+			return exitWith(exitFailed, err)
+		}
+		if err := runPass(c.App.Writer, cfg, dir, st, log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // nodeCommand is `otpsv start|stop|restart PATH`.
 func nodeCommand(verb, usage string) *cli.Command {
@@ -29,7 +93,7 @@ func nodeCommand(verb, usage string) *cli.Command {
 			}
 			err = control.NewClient(filepath.Join(dir, control.SocketName)).Command(c.Context, verb, path)
 			if errors.Is(err, control.ErrNoDaemon) {
-				return exitWith(exitFailed, fmt.Errorf("%w on %s (acting without a daemon comes with oneshot mode)", err, dir))
+				return directCommand(c, verb, path)
 			}
 			if err != nil {
 				return exitWith(exitFailed, fmt.Errorf("%s %s: %w", verb, path, err))
