@@ -401,9 +401,12 @@ func (g *guardian) command(ctx actor.Context, m *command) {
 		g.pending = m.reply
 		ctx.Send(g.root, &shutdown{})
 	case "start", "restart":
+		// A root kept stopped by an operator's earlier stop (restored at
+		// daemon start) runs only as a guard of its subtree: restart it.
+		wasStopped := info.isAdminStopped()
 		info.setAdminStopped(false)
 		g.tree.env.log.Info("operator "+m.verb, "node", root.Path)
-		if g.root != nil && m.verb == "start" {
+		if g.root != nil && m.verb == "start" && !wasStopped {
 			m.reply(nil)
 			return
 		}
