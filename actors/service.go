@@ -68,6 +68,9 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 			}
 		})
 		w.info.set(StateStarting, 0)
+		// started at once: a one_for_one supervisor goes on with the next
+		// sibling while this one's check runs; the others wait for ready
+		ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
 		w.check(ctx, true)
 	case *serviceTick:
 		w.check(ctx, false)
@@ -170,8 +173,6 @@ func (w *serviceWorker) launch(ctx actor.Context) {
 		}
 		root.Send(self, &serviceStarted{res: w.cmds.waitRunning()})
 	}()
-	// A one_for_one supervisor goes on with the next sibling at once.
-	ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
 }
 
 func (w *serviceWorker) running(ctx actor.Context, pid int) {
@@ -189,7 +190,6 @@ func (w *serviceWorker) running(ctx actor.Context, pid int) {
 // check_interval; the first one at a random point of the interval, so that
 // a thousand services are not all checked in the same instant.
 func (w *serviceWorker) ready(ctx actor.Context) {
-	ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
 	ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
 	w.schedule(ctx, time.Duration(rand.Int64N(int64(w.env.checkInterval)+1)))
 }

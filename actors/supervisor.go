@@ -68,6 +68,9 @@ type supervisor struct {
 	kids   []*slot
 	// retired are children a reload removed, kept until they have stopped.
 	retired []*slot
+	// unready are children started but not yet ready (one_for_one goes on
+	// without waiting for them); the supervisor is ready when none is left.
+	unready map[*slot]bool
 	queue   []op
 	cur     *op // the step in flight, waiting for childStarted or Terminated
 	mode    mode
@@ -79,7 +82,7 @@ var _ actor.SupervisorStrategy = (*supervisor)(nil)
 func newSupervisor(node *config.Node, e *env) actor.Producer {
 	return func() actor.Actor {
 		s := &supervisor{
-			node: node, env: e, info: e.reg.get(node.Path),
+			node: node, env: e, info: e.reg.get(node.Path), unready: make(map[*slot]bool),
 			policy: policy.New(policy.Spec{Strategy: node.Strategy, Intensity: node.Intensity, Period: node.Period}, e.clock),
 		}
 		for _, c := range node.Children {
@@ -107,16 +110,22 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		// until it is ready (childReady), so that a child can rely on the
 		// siblings before it.
 		if s.node.Strategy == policy.OneForOne && s.waitingFor(m.pid) {
+			s.unready[s.cur.k] = true
 			s.cur.finish(nil)
 			s.cur = nil
 			s.advance(ctx)
 		}
 	case *childReady:
+		for k := range s.unready {
+			if samePID(k.pid, m.pid) {
+				delete(s.unready, k)
+			}
+		}
 		if s.waitingFor(m.pid) {
 			s.cur.finish(nil)
 			s.cur = nil
-			s.advance(ctx)
 		}
+		s.advance(ctx)
 	case *command:
 		s.command(ctx, m)
 	case *reconfigure:
@@ -125,6 +134,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		for _, k := range append(s.kids, s.retired...) {
 			if samePID(k.pid, m.Who) {
 				k.pid, k.failed = nil, false
+				delete(s.unready, k)
 				s.dropRetired(k)
 				if s.cur != nil && s.cur.k == k && s.cur.kind == opStop {
 					s.cur.finish(nil)
@@ -160,6 +170,7 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 	}
 	k := s.kids[i]
 	k.failed = true
+	delete(s.unready, k)
 	if f.path == "" {
 		f.path = k.node.Path
 	}
@@ -351,6 +362,9 @@ func (s *supervisor) advance(ctx actor.Context) {
 func (s *supervisor) drained(ctx actor.Context) {
 	switch s.mode {
 	case modeStarting:
+		if len(s.unready) > 0 {
+			return // childReady of the last of them calls advance again
+		}
 		s.mode = modeRunning
 		if s.info.isAdminStopped() {
 			// an operator stopped it: it runs only to keep its subtree down

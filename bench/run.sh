@@ -3,7 +3,7 @@
 # here from ../shared/bench; the otpsv adapter is finished in this copy).
 # Usage: OTPSV=/path/to/otpsv bench/run.sh   (make bench does this)
 # Prints "metric value unit" lines; also saved under $OUT (default
-# /tmp/bench-results/otpsv-<date>.txt). Takes about 4 minutes.
+# /tmp/bench-results/otpsv-<date>.txt). Takes about 5 minutes.
 set -u
 cd "$(dirname "$0")" || exit 1
 export OTPSV=${OTPSV:-otpsv}
@@ -17,5 +17,6 @@ out=$OUT/otpsv-$(date -u +%Y%m%dT%H%M%SZ).txt
 	REPEATS=${REPEATS:-100} SETTLE=${SETTLE:-0.2} ./restart-latency.sh otpsv
 	./scale.sh otpsv 100 1000
 	./stop-all.sh otpsv 100
+	./oneshot.sh 100
 } 2>&1 | tee "$out"
 echo "# saved in $out"
