@@ -38,6 +38,8 @@ type serviceWorker struct {
 	wasRunning bool
 	// reason is why this actor starts the service, once it does.
 	reason string
+	// restarting: the restart command runs; checks wait for it.
+	restarting bool
 }
 
 type serviceTick struct{}
@@ -48,6 +50,16 @@ type serviceStarted struct {
 }
 
 type serviceCleaned struct{ err error }
+
+// serviceRestart asks for the service's own restart command (an
+// operator's `otpsv restart`).
+type serviceRestart struct{ reply func(error) }
+
+type serviceRestarted struct {
+	reply func(error)
+	err   error
+	res   checkResult
+}
 
 func newServiceWorker(node *config.Node, e *env, guard bool) actor.Producer {
 	return func() actor.Actor {
@@ -93,6 +105,18 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 		}
 		w.env.report(w.node.Path, "started: "+w.reason)
 		w.running(ctx, m.res.pid)
+	case *serviceRestart:
+		w.restart(ctx, m.reply)
+	case *serviceRestarted:
+		w.restarting = false
+		if m.err == nil && m.res.obs != obsRunning {
+			m.err = fmt.Errorf("not running after its restart command: %s", m.res.detail)
+		}
+		m.reply(m.err)
+		if m.err != nil {
+			w.fail("restart command: " + m.err.Error())
+		}
+		w.info.set(StateRunning, m.res.pid)
 	case *actor.Stopping:
 		w.stop()
 	}
@@ -100,9 +124,41 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 
 type initialResult struct{ checkResult }
 
+// restart runs the service's restart command, then waits for it to
+// report running, on a goroutine of its own.
+func (w *serviceWorker) restart(ctx actor.Context, reply func(error)) {
+	if w.restarting || w.stopping {
+		reply(fmt.Errorf("%s is busy", w.node.Path))
+		return
+	}
+	w.restarting = true
+	w.info.set(StateStarting, 0)
+	done := make(chan struct{})
+	w.starting = done
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		defer close(done)
+		r := w.cmds.run("restart", w.node.RestartCmd, true)
+		var err error
+		switch {
+		case r.Err != nil:
+			err = r.Err
+		case r.TimedOut:
+			err = fmt.Errorf("restart command hung (no answer within %s)", w.node.Timeout)
+		case !r.Status.Normal():
+			err = fmt.Errorf("restart command: %s%s", r.Status, firstLine(r.Output))
+		}
+		var res checkResult
+		if err == nil {
+			res = w.cmds.waitRunning()
+		}
+		root.Send(self, &serviceRestarted{reply: reply, err: err, res: res})
+	}()
+}
+
 // check runs the status check on a goroutine of its own.
 func (w *serviceWorker) check(ctx actor.Context, initial bool) {
-	if w.checking || w.stopping {
+	if w.checking || w.stopping || w.restarting {
 		return
 	}
 	w.checking = true

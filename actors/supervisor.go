@@ -434,6 +434,13 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 		k.info.setAdminStopped(false)
 		k.info.record(control.HistoryEntry{Time: s.env.clock.Now(), Event: "operator_" + m.verb, Supervisor: s.node.Path, Budget: s.policy.Budget()})
 		s.env.log.Info("operator "+m.verb, "node", k.node.Path)
+		// A service's own restart command serves an operator's restart
+		// (SPEC); restarts a strategy decides are always stop then start.
+		if m.verb == "restart" && k.node.Type == config.Service && len(k.node.RestartCmd) > 0 && !k.node.StopStart &&
+			k.pid != nil && !k.guard && !k.failed {
+			ctx.Send(k.pid, &serviceRestart{reply: m.reply})
+			return
+		}
 		if m.verb == "restart" || k.guard {
 			plan = append(plan, op{kind: opStop, k: k})
 		}
