@@ -156,13 +156,20 @@ func (s *saver) flush() {
 	}
 	clear(s.dirty)
 	s.mu.Unlock()
-	if len(batch) == 0 {
-		return
-	}
-	if err := s.store.Save(batch...); err != nil {
-		s.log(err)
+	// Each snapshot is whole in its transaction; a large burst is split so
+	// that no transaction nears Badger's size limit (15% of a memtable).
+	for len(batch) > 0 {
+		n := min(len(batch), saveBatch)
+		if err := s.store.Save(batch[:n]...); err != nil {
+			s.log(err)
+		}
+		batch = batch[n:]
 	}
 }
+
+// saveBatch bounds the snapshots per transaction: 100 nodes with full
+// histories stay well under a megabyte.
+const saveBatch = 100
 
 // close writes what is left and stops the goroutine.
 func (s *saver) close() {
