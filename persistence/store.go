@@ -84,8 +84,11 @@ const (
 //     stop compaction and let the directory grow);
 //   - CompactL0OnClose, so each run's table is merged on close instead of
 //     piling up one file per run;
-//   - SyncWrites: a commit is on disk before Save returns (a power cut, not
-//     just a kill -9, keeps it); otpsv writes rarely;
+//   - no SyncWrites: a committed transaction survives a kill -9 of otpsv
+//     (it is in the page cache) and only a power cut can lose the last
+//     seconds, after which every supervised process is gone anyway; a
+//     daemon starting a thousand workers writes in bursts, and an fsync per
+//     burst made start-up slower. Close syncs;
 //   - 1 MB value-log files and a 1 MB value threshold: values stay in the
 //     LSM tree, where compaction drops old versions, so the value log
 //     (which only RunValueLogGC would shrink) stays empty;
@@ -96,7 +99,7 @@ func badgerOptions(dir string) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithMetricsEnabled(false).
-		WithSyncWrites(true).
+		WithSyncWrites(false).
 		WithMemTableSize(memTableSize).
 		WithNumMemtables(1).
 		WithBlockCacheSize(0).
@@ -411,9 +414,14 @@ func (s *Store) update(fn func(*badger.Txn) error) error {
 		return err
 	}
 	s.gen = next
-	// The commit stands even if the file cannot be written: the file
-	// lagging behind the store is harmless, and Close reports the error.
-	s.writeGenerationFile(s.fileGen == 0)
+	// The file is written at the first commit and at Close: lagging behind
+	// the store is harmless (the guard only fires when the store is behind
+	// the file), and a temp file, fsync and rename per commit would cost
+	// more than the commit. The commit stands even if the file cannot be
+	// written; Close reports the error.
+	if s.fileGen == 0 {
+		s.writeGenerationFile(true)
+	}
 	return nil
 }
 

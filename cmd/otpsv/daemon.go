@@ -48,9 +48,13 @@ func runDaemon(c *cli.Context) error {
 		return exitWith(exitFailed, err)
 	}
 	defer func() { _ = lock.Release() }()
-	st, err := openStore(dir)
-	if err != nil {
-		return err
+	// Open only while writing: an idle daemon must cost no CPU.
+	st, err := persistence.OpenLazy(filepath.Join(dir, storeDir), 2*time.Second)
+	switch {
+	case errors.Is(err, persistence.ErrLocked):
+		return exitWith(exitTempErr, err)
+	case err != nil:
+		return exitWith(exitFailed, err)
 	}
 	defer func() { _ = st.Close() }()
 	cfg.ResolveLogs(dir)
