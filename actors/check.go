@@ -53,8 +53,9 @@ func newCommands(n *config.Node, e *env) *commands {
 	c := &commands{node: n, env: e}
 	if n.Type == config.Service {
 		c.cmdEnv = proc.CleanEnv(n.SearchPath)
-		if len(n.Status) == 0 && n.Pattern != "" {
-			// config validated it; a failure here cannot happen
+		if (len(n.Status) == 0 || len(n.Stop) == 0) && n.Pattern != "" {
+			// status or stop through the process table; config validated
+			// the expression
 			c.pattern, _ = regexp.Compile(n.Pattern)
 		}
 	} else if len(n.Env) > 0 {
@@ -67,7 +68,9 @@ func newCommands(n *config.Node, e *env) *commands {
 // level; a command that exceeds the node's timeout is killed with its
 // whole process group, and that is logged as a warning.
 func (c *commands) run(what string, argv []string, detach bool) proc.Result {
-	r := proc.Run(context.Background(), proc.Command{
+	c.env.cmds.Add(1)
+	defer c.env.cmds.Done()
+	r := proc.Run(c.env.cmdCtx, proc.Command{
 		Argv: argv, Dir: c.node.Dir, Env: c.cmdEnv, Timeout: c.node.Timeout, Detach: detach,
 	})
 	log := c.env.log

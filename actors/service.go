@@ -36,6 +36,7 @@ type serviceWorker struct {
 	// wasRunning: the last pass recorded it running (a pass that finds it
 	// otherwise counts a failure).
 	wasRunning bool
+	hadPrior   bool
 	// reason is why this actor starts the service, once it does.
 	reason string
 	// restarting: the restart command runs; checks wait for it.
@@ -72,6 +73,7 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 	case *actor.Started:
 		w.info.setDone(false)
 		snap, had := w.env.prior.take(w.node.Path)
+		w.hadPrior = had
 		w.wasRunning = had && snap.State == string(StateRunning)
 		w.reason = "was not running"
 		w.info.update(func(ni *nodeInfo) {
@@ -190,8 +192,13 @@ func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
 	case w.guard && r.obs == obsStopped:
 		w.info.set(StateStopped, 0)
 		w.ready(ctx)
+	case w.guard && w.env.pass && w.hadPrior:
+		// A later pass: running while expected stopped is a failure; the
+		// supervisor's stop of this guard stops the service.
+		w.fail(fmt.Sprintf("found %s while expected stopped", r.obs))
 	case w.guard:
-		// Expected stopped and found running (or dirty): stop it now.
+		// Expected stopped and found running (or dirty) at start-up: stop
+		// it now.
 		w.env.log.Warn("service running while expected stopped; stopping it", "node", w.node.Path, "found", r.obs.String())
 		w.info.set(StateStopping, r.pid)
 		if err := w.cmds.stop(); err != nil {
@@ -324,5 +331,8 @@ func (w *serviceWorker) stop() {
 		return
 	}
 	w.env.log.Info("stopped", "node", w.node.Path)
+	if w.guard {
+		w.env.report(w.node.Path, "stopped: it was running while expected stopped")
+	}
 	w.info.set(StateStopped, 0)
 }

@@ -147,6 +147,22 @@ func (s *saver) loop() {
 	}
 }
 
+// saveNow writes one node at once, on the caller's goroutine: a worker
+// that just forked records its pid before anything else happens, so that
+// a kill -9 of otpsv right after the fork cannot lose it (and the next
+// run cannot start a duplicate).
+func (s *saver) saveNow(ni *nodeInfo) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	delete(s.dirty, ni)
+	s.mu.Unlock()
+	if err := s.store.Save(ni.persisted()); err != nil {
+		s.log(err)
+	}
+}
+
 // flush writes every marked node now.
 func (s *saver) flush() {
 	s.mu.Lock()

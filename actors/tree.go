@@ -7,13 +7,16 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/actors/policy"
+	"github.com/otpsv/otpsv/actors/proc"
 	"github.com/otpsv/otpsv/config"
+	"github.com/otpsv/otpsv/persistence"
 )
 
 // ErrRootGaveUp is the error of a tree whose root supervisor exceeded its
@@ -65,8 +68,38 @@ type env struct {
 	pass          bool
 	reportFn      func(path, what string)
 	saver         *saver
-	mu            sync.Mutex
-	gaveUp        []string // supervisors that gave up during this run
+	// cmdCtx ends when the tree has stopped: status checks still in flight
+	// (a hung one) are then killed with their process groups, and cmds
+	// waits for them, so none outlives otpsv.
+	cmdCtx    context.Context
+	cmdCancel context.CancelFunc
+	cmds      sync.WaitGroup
+	mu        sync.Mutex
+	gaveUp    []string // supervisors that gave up during this run
+}
+
+// stopOrphans stops the processes of nodes that are no longer in the
+// configuration (removed while no otpsv ran, or before a daemon restart):
+// nobody would supervise them otherwise. Each is recognised by pid and
+// start time, as adoption does, then stopped like a worker.
+func (e *env) stopOrphans(store Store, snaps map[string]persistence.Snapshot) {
+	for path, s := range snaps {
+		if s.Pid <= 0 || e.reg.get(path) != nil {
+			continue
+		}
+		p, err := proc.Adopt(s.Pid, s.PidStart, false)
+		if err == nil {
+			if err := p.Stop(context.Background(), syscall.SIGTERM, 10*time.Second, e.hurry); err != nil {
+				e.log.Error("stop incomplete", "node", path, "pid", s.Pid, "err", err)
+			}
+			e.log.Warn("stopped the process of a node no longer in the config", "node", path, "pid", s.Pid)
+			e.report(path, fmt.Sprintf("stopped (pid %d): no longer in the config", s.Pid))
+		}
+		s.State, s.Pid, s.PidStart = string(StateStopped), 0, 0
+		if err := store.Save(s); err != nil {
+			e.log.Error("saving state", "err", err)
+		}
+	}
 }
 
 func (e *env) report(path, what string) {
@@ -125,6 +158,7 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 	if opts.Pass {
 		e.checkInterval = 0 // a pass checks once, at start
 	}
+	e.cmdCtx, e.cmdCancel = context.WithCancel(context.Background())
 	if opts.Store != nil {
 		snaps, err := opts.Store.All()
 		if err != nil {
@@ -138,6 +172,11 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 		}
 		e.prior = &prior{snaps: snaps}
 		e.reg.restore(snaps)
+		if opts.Pass {
+			e.stopOrphans(opts.Store, snaps)
+		} else {
+			go e.stopOrphans(opts.Store, snaps)
+		}
 		log := e.log
 		e.saver = newSaver(opts.Store, e.reg, func(err error) { log.Error("saving state", "err", err) })
 		e.reg.setSaver(e.saver)
@@ -157,9 +196,19 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 	return t, nil
 }
 
-// Flush writes every pending change to the store and stops writing; a
-// oneshot pass calls it before it exits.
-func (t *Tree) Flush() { t.env.saver.close() }
+// Flush ends the commands still running, writes every pending change to
+// the store and stops writing; a oneshot pass calls it before it exits
+// (leaving the processes it started running).
+func (t *Tree) Flush() {
+	t.env.endCommands()
+	t.env.saver.close()
+}
+
+// endCommands kills the commands still in flight and waits for them.
+func (e *env) endCommands() {
+	e.cmdCancel()
+	e.cmds.Wait()
+}
 
 // GaveUp lists the supervisors that gave up during this run.
 func (t *Tree) GaveUp() []string {
@@ -189,6 +238,7 @@ func (t *Tree) Stop(ctx context.Context) error {
 	select {
 	case <-t.done:
 		t.system.Shutdown()
+		t.env.endCommands()
 		t.env.saver.close()
 		return t.Err()
 	case <-ctx.Done():

@@ -29,6 +29,11 @@ type processWorker struct {
 	// guard: the worker is not to run; it only stops what an earlier run
 	// of otpsv left running.
 	guard bool
+	// temporaryDone: a temporary worker that ran in an earlier pass.
+	temporaryDone bool
+	// adoptCheck: the liveness check of an adopted process is under way;
+	// the worker is ready when it passes.
+	adoptCheck bool
 	// cmds runs the optional status command: readiness after start, then
 	// liveness every check_interval.
 	cmds     *commands
@@ -99,9 +104,14 @@ func (w *processWorker) start(ctx actor.Context) {
 		panic(&failure{path: w.node.Path, abnormal: true, what: err.Error()})
 	}
 	w.p = p
-	if st, err := p.StartTime(); err == nil {
-		w.info.update(func(ni *nodeInfo) { ni.pidStart = st })
+	st, _ := p.StartTime()
+	state := StateRunning
+	if len(w.node.Status) > 0 {
+		state = StateStarting // until the status command first exits 0
 	}
+	w.info.update(func(ni *nodeInfo) { ni.pidStart = st })
+	w.info.set(state, p.Pid)
+	w.env.saver.saveNow(w.info)
 	w.env.log.Info("started", "node", w.node.Path, "pid", p.Pid)
 	w.env.report(w.node.Path, fmt.Sprintf("started (pid %d): %s", p.Pid, reason))
 	w.watch(ctx)
@@ -145,10 +155,31 @@ func (w *processWorker) started(ctx actor.Context, ready bool) {
 // the last pass and found gone is a failure of the child.
 func (w *processWorker) adopt(ctx actor.Context) bool {
 	snap, had := w.env.prior.take(w.node.Path)
+	if had && w.env.pass && !w.guard && w.node.Restart == policy.Temporary && snap.Pid <= 0 && snap.PidStart != 0 {
+		// ran in an earlier pass and has ended: done for good
+		w.info.update(func(ni *nodeInfo) { ni.pidStart, ni.lastExit, ni.lastExitAt, ni.done = snap.PidStart, snap.LastExit, snap.LastExitAt, true })
+		w.info.set(StateStopped, 0)
+		w.temporaryDone = true
+		w.started(ctx, true)
+		return true
+	}
 	if !had || snap.Pid <= 0 {
 		return false
 	}
 	p, err := proc.Adopt(snap.Pid, snap.PidStart, !w.env.pass)
+	if err != nil && w.env.pass && !w.guard && w.node.Restart == policy.Temporary {
+		// A temporary worker runs once: gone since the last pass, it is
+		// done, and no later pass starts it again. (A pass cannot learn a
+		// detached process's exit status.)
+		w.env.log.Info("temporary worker ended since the last pass", "node", w.node.Path, "pid", snap.Pid)
+		w.info.update(func(ni *nodeInfo) {
+			ni.pidStart, ni.lastExit, ni.lastExitAt, ni.done = snap.PidStart, "ended (exit status unknown)", w.env.clock.Now(), true
+		})
+		w.info.set(StateStopped, 0)
+		w.temporaryDone = true
+		w.started(ctx, true)
+		return true
+	}
 	if err != nil {
 		if w.env.pass && !w.guard && (snap.State == string(StateRunning) || snap.State == string(StateStarting)) {
 			what := fmt.Sprintf("found dead (pid %d is gone)", snap.Pid)
@@ -185,10 +216,14 @@ func (w *processWorker) adopt(ctx actor.Context) bool {
 		w.env.log.Info("adopted", "node", w.node.Path, "pid", p.Pid)
 	}
 	w.watch(ctx)
-	w.started(ctx, true)
-	if len(w.node.Status) > 0 {
-		w.check(ctx) // its liveness, now (a pass checks once)
+	if len(w.node.Status) == 0 {
+		w.started(ctx, true)
+		return true
 	}
+	// ready once its liveness check passes (a pass checks only this once)
+	w.started(ctx, false)
+	w.adoptCheck = true
+	w.check(ctx)
 	return true
 }
 
@@ -235,6 +270,10 @@ func (w *processWorker) checked(ctx actor.Context, r *checkResult) {
 	w.checking = false
 	if r.obs != obsRunning {
 		w.failCheck("liveness check failed: " + r.detail)
+	}
+	if w.adoptCheck {
+		w.adoptCheck = false
+		ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
 	}
 	w.schedule(ctx)
 }

@@ -31,13 +31,16 @@ func Adopt(pid int, start uint64, watch bool) (*Process, error) {
 	if err != nil || info.StartTime != start || info.State == 'Z' {
 		return nil, fmt.Errorf("adopt pid %d: %w", pid, ErrNotSame)
 	}
-	p := &Process{Pid: pid, Started: time.Now(), done: make(chan struct{}), adopted: true}
+	p := &Process{Pid: pid, Started: time.Now(), done: make(chan struct{}), adopted: true, startTicks: start}
 	if !watch {
 		return p, nil
 	}
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
-		return nil, fmt.Errorf("adopt pid %d: pidfd: %w", pid, err)
+		// No pidfd (Linux < 5.3, or a seccomp filter): watch the process
+		// table instead, once a second per adopted process.
+		go p.pollGone(start)
+		return p, nil
 	}
 	// The pid could have been reused between the check and the open:
 	// check again through the pidfd's own process.
@@ -64,12 +67,22 @@ func (p *Process) watchPidfd(f *os.File) {
 	}
 	if err != nil {
 		// No poller for this fd: fall back to polling the process table.
-		for {
-			if _, err := LookupProcess(p.Pid); err != nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
+		info, _ := LookupProcess(p.Pid)
+		p.pollGone(info.StartTime)
+		return
+	}
+	p.exited(ExitUnknown)
+}
+
+// pollGone closes done once the process is gone (or a zombie, or its pid
+// belongs to another process).
+func (p *Process) pollGone(start uint64) {
+	for {
+		info, err := LookupProcess(p.Pid)
+		if err != nil || info.StartTime != start || info.State == 'Z' || info.State == 'X' {
+			break
 		}
+		time.Sleep(time.Second)
 	}
 	p.exited(ExitUnknown)
 }
@@ -78,11 +91,10 @@ func (p *Process) watchPidfd(f *os.File) {
 func (p *Process) Adopted() bool { return p.adopted }
 
 // StartTime is the process's start time in clock ticks since boot (what
-// Adopt checks), read from /proc.
+// Adopt checks), as read when it was started or adopted.
 func (p *Process) StartTime() (uint64, error) {
-	info, err := LookupProcess(p.Pid)
-	if err != nil {
-		return 0, err
+	if p.startTicks == 0 {
+		return 0, fmt.Errorf("pid %d: start time unknown", p.Pid)
 	}
-	return info.StartTime, nil
+	return p.startTicks, nil
 }

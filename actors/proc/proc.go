@@ -81,6 +81,9 @@ type Process struct {
 	done    chan struct{}
 	status  ExitStatus
 	adopted bool // not our child: see Adopt
+	// startTicks is the start time in clock ticks since boot (/proc
+	// stat field 22): with the pid, what identifies the process later.
+	startTicks uint64
 }
 
 // Start starts spec's command. The returned process leads its own process
@@ -113,6 +116,11 @@ func Start(spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("start %s: %w", spec.Argv[0], err)
 	}
 	p := &Process{Pid: pid, Started: time.Now(), done: make(chan struct{})}
+	// Read while the reaper cannot reap it (we hold its lock): even a
+	// child that exited at once is still in /proc, as a zombie.
+	if info, err := LookupProcess(pid); err == nil {
+		p.startTicks = info.StartTime
+	}
 	r.waiting[pid] = p
 	return p, nil
 }

@@ -118,7 +118,7 @@ func newApp() *cli.App {
 			checkCommand(),
 			nodeCommand("start", "start a node (routed to the daemon); clears an operator's stop"),
 			nodeCommand("stop", "stop a node (routed to the daemon); it stays stopped until started"),
-			nodeCommand("restart", "stop then start a node (routed to the daemon)"),
+			nodeCommand("restart", "restart a node (routed to the daemon; a service's own restart command when it has one)"),
 			reloadCommand(),
 			whyCommand(),
 			validateCommand(),

@@ -53,6 +53,7 @@ func directCommand(c *cli.Context, verb, path string) error {
 	}
 	defer func() { _ = st.Close() }()
 	steps := map[string][]bool{"stop": {true}, "start": {false}, "restart": {true, false}}[verb]
+	var passErr error
 	for _, stopped := range steps {
 		snap, err := st.Load(path)
 		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
@@ -68,11 +69,13 @@ func directCommand(c *cli.Context, verb, path string) error {
 		if err := st.Save(snap); err != nil {
 			return exitWith(exitFailed, err)
 		}
+		// A pass may exit 1 for another node's sake: a restart still runs
+		// its start step, so the node is never left stopped by an operator.
 		if err := runPass(c.App.Writer, cfg, dir, st, log); err != nil {
-			return err
+			passErr = err
 		}
 	}
-	return nil
+	return passErr
 }
 
 // nodeCommand is `otpsv start|stop|restart PATH`.

@@ -71,7 +71,8 @@ func savedTree(cfg *config.Config, snaps map[string]persistence.Snapshot) *contr
 				out.State = "failed"
 			}
 		}
-		if n.Type == config.Process && out.State == "stopped" && n.Restart.String() != "permanent" && s.LastExit == "exit status 0" {
+		// ended as its restart type allows (the live tree knows it as done)
+		if n.Type == config.Process && out.State == "stopped" && n.Restart.String() != "permanent" && !s.LastExitAt.IsZero() {
 			out.Done = true
 		}
 		out.Restarts = restartsIn(s.History, periodOf(cfg.Tree, n))
