@@ -11,8 +11,10 @@
 //
 // Each node's Snapshot is JSON under "node/<path>"; metadata ("saved_at",
 // "daemon_pid", "root_gave_up", ...) under "meta/<key>". Every write
-// method commits one Badger transaction with SyncWrites, so after a kill
-// -9 or a power cut the store holds all of a Save or none of it.
+// method commits one Badger transaction, so after a kill -9 the store holds
+// all of a Save or none of it. Commits are not fsynced one by one (Close
+// syncs): a power cut may lose the last seconds, after which every
+// supervised process is gone anyway.
 //
 // Badger takes an exclusive flock on the directory, even to read: only
 // the otpsv that owns the state_dir opens the store; other commands ask
@@ -28,8 +30,8 @@
 //     its own and kill the process; Open checks the tables first);
 //   - the store holds fewer commits than GenerationFile records. Badger
 //     opens a store whose MANIFEST was deleted or truncated silently,
-//     empty or without its newest tables; the generation file, rewritten
-//     after every commit, is what notices. A missing MANIFEST is caught
+//     empty or without its newest tables; the generation file, written at
+//     the first commit and at every Close, is what notices. A missing MANIFEST is caught
 //     before Badger runs, so the table files are left for inspection; a
 //     truncated one only afterwards, once Badger has deleted the tables it
 //     no longer knows.

@@ -14,8 +14,8 @@ import (
 //
 // It records how many write transactions the store has committed. Every
 // write transaction also stores that count under "meta/generation", and
-// the file is rewritten (temp file, fsync, rename) after each commit, so
-// the count inside the store is never below the file's. Badger opens a
+// the file is rewritten (temp file, fsync, rename) at the first commit and
+// at Close, so the count inside the store is never below the file's. Badger opens a
 // store whose MANIFEST was deleted or truncated without complaint, empty
 // or missing its newest tables; the count inside the store then comes
 // back lower than the file's and Open reports ErrDamaged instead of
