@@ -213,6 +213,16 @@ func (ni *nodeInfo) update(fn func(ni *nodeInfo)) {
 	ni.saver.mark(ni)
 }
 
+// settle turns a failed or dirty node that is down into a stopped one.
+func (ni *nodeInfo) settle() {
+	ni.mu.Lock()
+	st := ni.state
+	ni.mu.Unlock()
+	if st == StateFailed || st == StateDirty {
+		ni.set(StateStopped, 0)
+	}
+}
+
 func (ni *nodeInfo) setDone(done bool) {
 	ni.mu.Lock()
 	ni.done = done

@@ -88,11 +88,12 @@ func newSupervisor(node *config.Node, e *env) actor.Producer {
 		for _, c := range node.Children {
 			s.kids = append(s.kids, &slot{node: c, info: e.reg.get(c.Path)})
 		}
-		// A oneshot pass counts restarts across passes, by wall-clock time.
+		// A oneshot pass counts restarts across passes, by wall-clock time;
+		// otherwise a supervisor (re)starts with an empty history.
 		if snap, ok := e.prior.take(node.Path); ok && e.pass {
 			s.policy.SetRestarts(snap.Restarts)
-			s.info.setSupRestarts(s.policy.Restarts())
 		}
+		s.info.setSupRestarts(s.policy.Restarts())
 		return s
 	}
 }
@@ -334,6 +335,12 @@ func (s *supervisor) advance(ctx actor.Context) {
 				continue
 			}
 			if k.pid == nil {
+				// Down already (a temporary that failed, a failed
+				// start): an operator's or a shutdown's stop makes it
+				// stopped, not failed.
+				if !s.wanted(k) || s.mode == modeStopping || s.mode == modeGivingUp {
+					k.info.settle()
+				}
 				o.finish(nil)
 				continue
 			}

@@ -169,7 +169,12 @@ func Listen(path string, b Backend, info Info, log *slog.Logger) (*Server, error
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("bad request: %w", err))
+			code := http.StatusBadRequest
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				code = http.StatusRequestEntityTooLarge
+			}
+			writeError(w, code, fmt.Errorf("bad request: %w", err))
 			return
 		}
 		switch req.Verb {
@@ -194,10 +199,20 @@ func Listen(path string, b Backend, info Info, log *slog.Logger) (*Server, error
 		writeJSON(w, http.StatusOK, b.Tree())
 	})
 	s := &Server{
-		ln:   &peerListener{Listener: ln, uid: os.Getuid(), log: log},
+		ln:   ln,
 		path: path,
 		srv: &http.Server{
-			Handler: http.MaxBytesHandler(mux, maxBody),
+			Handler: peerCheck(http.MaxBytesHandler(mux, maxBody), os.Getuid(), log),
+			// The peer's uid is read once per connection (SO_PEERCRED) and
+			// checked for every request, so a refused client gets a
+			// proper 403 answer rather than a connection closed under it.
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+				uid, err := peerUID(c)
+				if err != nil {
+					uid = -1
+				}
+				return context.WithValue(ctx, peerKey{}, uid)
+			},
 			// A client that stalls must not hold a connection forever.
 			ReadHeaderTimeout: ioDeadline,
 			ReadTimeout:       ioDeadline,
@@ -220,28 +235,20 @@ func (s *Server) Close() error {
 	return err
 }
 
-// peerListener refuses connections from other users (SO_PEERCRED).
-type peerListener struct {
-	net.Listener
-	uid int
-	log *slog.Logger
-}
+type peerKey struct{}
 
-func (l *peerListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
+// peerCheck serves only otpsv's own uid and root.
+func peerCheck(next http.Handler, own int, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uid, _ := r.Context().Value(peerKey{}).(int)
+		if uid != own && uid != 0 {
+			log.Warn("control: refused a client", "uid", uid)
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusForbidden, errors.New("permission denied"))
+			return
 		}
-		uid, err := peerUID(c)
-		if err == nil && (uid == l.uid || uid == 0) {
-			return c, nil
-		}
-		l.log.Warn("control: refused a client", "uid", uid, "err", err)
-		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = c.Write([]byte("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 32\r\n\r\n{\"error\":\"permission denied\"}\n\n\n"))
-		_ = c.Close()
-	}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func peerUID(c net.Conn) (int, error) {

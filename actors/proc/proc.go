@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -81,6 +82,7 @@ type Process struct {
 	done    chan struct{}
 	status  ExitStatus
 	adopted bool // not our child: see Adopt
+	once    sync.Once
 	// startTicks is the start time in clock ticks since boot (/proc
 	// stat field 22): with the pid, what identifies the process later.
 	startTicks uint64
@@ -209,9 +211,13 @@ func openStdio(spec Spec) ([]uintptr, func(), error) {
 	return []uintptr{stdin.Fd(), stdout.Fd(), stderr.Fd()}, closeAll, nil
 }
 
+// exited records the end of the process once: for an adopted process the
+// pidfd watcher and a Stop that saw the group empty may both get there.
 func (p *Process) exited(s ExitStatus) {
-	p.status = s
-	close(p.done)
+	p.once.Do(func() {
+		p.status = s
+		close(p.done)
+	})
 }
 
 // Done is closed when the process has exited and been reaped.

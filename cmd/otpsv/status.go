@@ -73,7 +73,8 @@ func runCheck(c *cli.Context) error {
 	out := c.App.Writer
 	root, err := fetchTree(c, c.Args().First())
 	if err != nil {
-		fmt.Fprintf(out, "UNKNOWN - %v\n", err)
+		// one line: a monitoring system shows the first line only
+		fmt.Fprintf(out, "UNKNOWN - %s\n", strings.Join(strings.Fields(err.Error()), " "))
 		return exitWith(nagiosUnknown, errors.New(""))
 	}
 	var total, bad, restarts int

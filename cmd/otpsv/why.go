@@ -23,7 +23,7 @@ func whyCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			path := strings.Trim(c.Args().First(), "/")
 			if path == "" {
-				return exitWith(exitFailed, errors.New("usage: otpsv why [flags] PATH"))
+				return exitWith(exitConfig, errors.New("usage: otpsv why [flags] PATH"))
 			}
 			dir, err := queryStateDir(c)
 			if err != nil {
