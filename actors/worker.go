@@ -157,7 +157,9 @@ func (w *processWorker) adopt(ctx actor.Context) bool {
 	snap, had := w.env.prior.take(w.node.Path)
 	if had && w.env.pass && !w.guard && w.node.Restart == policy.Temporary && snap.Pid <= 0 && snap.PidStart != 0 {
 		// ran in an earlier pass and has ended: done for good
-		w.info.update(func(ni *nodeInfo) { ni.pidStart, ni.lastExit, ni.lastExitAt, ni.done = snap.PidStart, snap.LastExit, snap.LastExitAt, true })
+		w.info.update(func(ni *nodeInfo) {
+			ni.pidStart, ni.lastExit, ni.lastExitAt, ni.done = snap.PidStart, snap.LastExit, snap.LastExitAt, true
+		})
 		w.info.set(StateStopped, 0)
 		w.temporaryDone = true
 		w.started(ctx, true)
