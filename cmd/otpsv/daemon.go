@@ -36,16 +36,9 @@ func runDaemon(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	dir, err := stateDir(c, cfg)
+	dir, lock, err := ownState(c, cfg)
 	if err != nil {
 		return err
-	}
-	lock, err := persistence.AcquireLock(dir)
-	if err != nil {
-		if errors.Is(err, persistence.ErrLocked) {
-			return exitWith(exitTempErr, err)
-		}
-		return exitWith(exitFailed, err)
 	}
 	defer func() { _ = lock.Release() }()
 	// Open only while writing: an idle daemon must cost no CPU.

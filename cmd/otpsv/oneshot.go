@@ -35,16 +35,9 @@ func oneshotCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			dir, err := stateDir(c, cfg)
+			dir, lock, err := ownState(c, cfg)
 			if err != nil {
 				return err
-			}
-			lock, err := persistence.AcquireLock(dir)
-			if err != nil {
-				if errors.Is(err, persistence.ErrLocked) {
-					return exitWith(exitTempErr, err)
-				}
-				return exitWith(exitFailed, err)
 			}
 			defer func() { _ = lock.Release() }()
 			st, err := openStore(dir)

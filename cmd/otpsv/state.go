@@ -33,6 +33,24 @@ func lockState(dir string, wait time.Duration) (*persistence.Lock, error) {
 	}
 }
 
+// ownState resolves and creates the state_dir and takes its lock, as the
+// one otpsv acting on it (a daemon, a pass, a direct node command); held by
+// another, that is exit status 75, naming the holder's pid.
+func ownState(c *cli.Context, cfg *config.Config) (string, *persistence.Lock, error) {
+	dir, err := stateDir(c, cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	lock, err := persistence.AcquireLock(dir)
+	if err != nil {
+		if errors.Is(err, persistence.ErrLocked) {
+			return "", nil, exitWith(exitTempErr, err)
+		}
+		return "", nil, exitWith(exitFailed, err)
+	}
+	return dir, lock, nil
+}
+
 // openStore opens the state store; a damaged one is a clear error.
 func openStore(dir string) (*persistence.Store, error) {
 	st, err := persistence.Open(filepath.Join(dir, storeDir))
