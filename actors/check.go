@@ -174,8 +174,10 @@ func (c *commands) stop() error {
 }
 
 // waitRunning polls the status until it reports running, at most the
-// node's timeout: how long a started service may take to come up.
-func (c *commands) waitRunning() checkResult {
+// node's timeout: how long a started service may take to come up. It gives
+// up early when abort is closed (the worker is being stopped), on a
+// second SIGTERM, or when the tree has stopped.
+func (c *commands) waitRunning(abort <-chan struct{}) checkResult {
 	deadline := time.Now().Add(c.node.Timeout)
 	backoff := 20 * time.Millisecond
 	for {
@@ -191,7 +193,19 @@ func (c *commands) waitRunning() checkResult {
 			}
 			return checkResult{obs: obsDirty, detail: r.detail}
 		}
-		time.Sleep(min(backoff, left))
+		t := time.NewTimer(min(backoff, left))
+		select {
+		case <-t.C:
+		case <-abort:
+			t.Stop()
+			return checkResult{obs: obsDirty, detail: "stopped while waiting for it to run"}
+		case <-c.env.hurry:
+			t.Stop()
+			return checkResult{obs: obsDirty, detail: "stopped while waiting for it to run"}
+		case <-c.env.cmdCtx.Done():
+			t.Stop()
+			return checkResult{obs: obsDirty, detail: "stopped while waiting for it to run"}
+		}
 		backoff = min(backoff*2, time.Second)
 	}
 }

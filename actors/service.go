@@ -41,6 +41,9 @@ type serviceWorker struct {
 	reason string
 	// restarting: the restart command runs; checks wait for it.
 	restarting bool
+	// abort is closed when the stop begins: waiting for a started service
+	// to report running is pointless then.
+	abort chan struct{}
 }
 
 type serviceTick struct{}
@@ -64,7 +67,8 @@ type serviceRestarted struct {
 
 func newServiceWorker(node *config.Node, e *env, guard bool) actor.Producer {
 	return func() actor.Actor {
-		return &serviceWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: newCommands(node, e), guard: guard}
+		return &serviceWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: newCommands(node, e), guard: guard,
+			abort: make(chan struct{})}
 	}
 }
 
@@ -152,7 +156,7 @@ func (w *serviceWorker) restart(ctx actor.Context, reply func(error)) {
 		}
 		var res checkResult
 		if err == nil {
-			res = w.cmds.waitRunning()
+			res = w.cmds.waitRunning(w.abort)
 		}
 		root.Send(self, &serviceRestarted{reply: reply, err: err, res: res})
 	}()
@@ -234,7 +238,7 @@ func (w *serviceWorker) launch(ctx actor.Context) {
 			root.Send(self, &serviceStarted{err: err})
 			return
 		}
-		root.Send(self, &serviceStarted{res: w.cmds.waitRunning()})
+		root.Send(self, &serviceStarted{res: w.cmds.waitRunning(w.abort)})
 	}()
 }
 
@@ -315,11 +319,18 @@ func (w *serviceWorker) stop() {
 		}
 	}()
 	w.stopping = true
+	close(w.abort)
 	if w.timer != nil {
 		w.timer.Stop()
 	}
 	if w.starting != nil {
-		<-w.starting
+		// The start command itself runs to its end (or its timeout), so
+		// that a start never lands after the stop; a second SIGTERM does
+		// not wait even for that.
+		select {
+		case <-w.starting:
+		case <-w.env.hurry:
+		}
 	}
 	if w.guard && w.last == obsStopped {
 		return

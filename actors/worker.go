@@ -34,6 +34,8 @@ type processWorker struct {
 	// adoptCheck: the liveness check of an adopted process is under way;
 	// the worker is ready when it passes.
 	adoptCheck bool
+	// abort is closed when the stop begins (ends a readiness wait).
+	abort chan struct{}
 	// cmds runs the optional status command: readiness after start, then
 	// liveness every check_interval.
 	cmds     *commands
@@ -53,7 +55,8 @@ type procReady struct {
 
 func newProcessWorker(node *config.Node, e *env, guard bool) actor.Producer {
 	return func() actor.Actor {
-		return &processWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: newCommands(node, e), guard: guard}
+		return &processWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: newCommands(node, e), guard: guard,
+			abort: make(chan struct{})}
 	}
 }
 
@@ -124,7 +127,8 @@ func (w *processWorker) start(ctx actor.Context) {
 	// starting until the status command first exits 0
 	w.info.set(StateStarting, p.Pid)
 	pid, self, root := p.Pid, ctx.Self(), ctx.ActorSystem().Root
-	go func() { root.Send(self, &procReady{pid: pid, res: w.cmds.waitRunning()}) }()
+	abort := w.abort
+	go func() { root.Send(self, &procReady{pid: pid, res: w.cmds.waitRunning(abort)}) }()
 }
 
 // watch turns the process's exit into a message. A oneshot pass does not
@@ -350,6 +354,7 @@ func (w *processWorker) stop() {
 		}
 	}()
 	w.stopping = true
+	close(w.abort)
 	if w.timer != nil {
 		w.timer.Stop()
 	}
