@@ -114,18 +114,24 @@ func (w *processWorker) start(ctx actor.Context) {
 	}
 	w.info.update(func(ni *nodeInfo) { ni.pidStart = st })
 	w.info.set(state, p.Pid)
-	w.env.saver.saveNow(w.info)
 	w.env.log.Info("started", "node", w.node.Path, "pid", p.Pid)
+	// The daemon's supervisor hears before the pid is saved, so that the
+	// next sibling's fork overlaps the save (which still happens on this
+	// goroutine, at once). A pass prints a line per start, in start order,
+	// and only once the pid is safe: it saves first.
+	if !w.env.pass {
+		w.started(ctx, len(w.node.Status) == 0)
+	}
+	w.env.saver.saveNow(w.info)
 	w.env.report(w.node.Path, fmt.Sprintf("started (pid %d): %s", p.Pid, reason))
+	if w.env.pass {
+		w.started(ctx, len(w.node.Status) == 0)
+	}
 	w.watch(ctx)
-	ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
 	if len(w.node.Status) == 0 {
-		w.info.set(StateRunning, p.Pid)
-		ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
 		return
 	}
 	// starting until the status command first exits 0
-	w.info.set(StateStarting, p.Pid)
 	pid, self, root := p.Pid, ctx.Self(), ctx.ActorSystem().Root
 	abort := w.abort
 	go func() { root.Send(self, &procReady{pid: pid, res: w.cmds.waitRunning(abort)}) }()
