@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"errors"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -58,13 +59,40 @@ func (l *Lazy) open() (*Store, error) {
 
 func (l *Lazy) closeIdle() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.st != nil {
-		_ = l.st.Close()
-		l.st = nil
+	st := l.st
+	l.st = nil
+	l.mu.Unlock()
+	if st == nil {
+		return
+	}
+	// Outside the lock: a close that hangs must not block the writers (the
+	// next Save opens the store again, or reports why it cannot).
+	if CloseWithin(st, closeTimeout) == nil {
 		// Badger's memtable and buffers are garbage now; hand the memory
 		// back rather than keep it for the next burst of writes.
 		debug.FreeOSMemory()
+	}
+}
+
+// closeTimeout bounds a close. Badger's Close waits for its memtable
+// flush, which retries forever when the directory was removed under it;
+// otpsv must still exit on SIGTERM.
+const closeTimeout = 10 * time.Second
+
+// ErrCloseTimeout is returned when the store did not close in time.
+var ErrCloseTimeout = errors.New("state store did not close in time (was its directory removed?)")
+
+// CloseWithin closes st, giving up after d (see ErrCloseTimeout).
+func CloseWithin(st *Store, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- st.Close() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return ErrCloseTimeout
 	}
 }
 
@@ -101,7 +129,7 @@ func (l *Lazy) Close() error {
 	if l.st == nil {
 		return nil
 	}
-	err := l.st.Close()
+	err := CloseWithin(l.st, closeTimeout)
 	l.st = nil
 	return err
 }

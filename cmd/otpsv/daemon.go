@@ -49,7 +49,11 @@ func runDaemon(c *cli.Context) error {
 	case err != nil:
 		return exitWith(exitFailed, err)
 	}
-	defer func() { _ = st.Close() }()
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the state store", "err", err)
+		}
+	}()
 	cfg.ResolveLogs(dir)
 	// Orphans of workers (daemonized grandchildren) become ours to reap,
 	// so a stopped worker's group can be seen to empty.

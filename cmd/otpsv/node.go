@@ -44,7 +44,7 @@ func directCommand(c *cli.Context, verb, path string) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = st.Close() }()
+	defer func() { _ = persistence.CloseWithin(st, 10*time.Second) }()
 	steps := map[string][]bool{"stop": {true}, "start": {false}, "restart": {true, false}}[verb]
 	var passErr error
 	for _, stopped := range steps {

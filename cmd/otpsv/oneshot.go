@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -44,7 +45,7 @@ func oneshotCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			defer func() { _ = st.Close() }()
+			defer func() { _ = persistence.CloseWithin(st, 10*time.Second) }()
 			return runPass(c.App.Writer, cfg, dir, st, log)
 		},
 	}

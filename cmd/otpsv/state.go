@@ -130,7 +130,7 @@ func savedState(c *cli.Context) (*config.Config, map[string]persistence.Snapshot
 	if err != nil {
 		return nil, nil, time.Time{}, err
 	}
-	defer func() { _ = st.Close() }()
+	defer func() { _ = persistence.CloseWithin(st, 10*time.Second) }()
 	snaps, err := st.All()
 	if err != nil {
 		return nil, nil, time.Time{}, exitWith(exitFailed, err)
