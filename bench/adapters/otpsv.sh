@@ -14,6 +14,9 @@ set -u
 cmd=${1:-}; rundir=${2:-}; n=${3:-}
 OTPSV=${OTPSV:-otpsv}
 conf=$rundir/otpsv.yaml
+# the daemon's comm is its binary's name, cut to 15 characters by the kernel
+comm=$(basename "$OTPSV")
+comm=${comm:0:15}
 
 need_otpsv() {
 	command -v "$OTPSV" >/dev/null 2>&1 ||
@@ -62,11 +65,11 @@ stop)
 	p=$(main_pid "$rundir") && kill -TERM "$p"
 	;;
 pids)
-	p=$(main_pid "$rundir") && pid_if_comm "$p" otpsv
+	p=$(main_pid "$rundir") && pid_if_comm "$p" "$comm"
 	;;
 cleanup)
 	p=$(main_pid "$rundir") || exit 0
-	list=$(pid_if_comm "$p" otpsv)
+	list=$(pid_if_comm "$p" "$comm")
 	[[ -n $list ]] || exit 0
 	kill_listed TERM <<<"$list"
 	wait_gone 20 "$p" || kill_listed KILL <<<"$list"
