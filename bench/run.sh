@@ -6,6 +6,7 @@
 # /tmp/bench-results/otpsv-<date>.txt). Takes about 5 minutes.
 set -u
 cd "$(dirname "$0")" || exit 1
+export BENCH_WORKER=${BENCH_WORKER:-/tmp/bench-worker}
 export OTPSV=${OTPSV:-otpsv}
 OUT=${OUT:-/tmp/bench-results}
 mkdir -p "$OUT"
@@ -16,6 +17,8 @@ out=$OUT/otpsv-$(date -u +%Y%m%dT%H%M%SZ).txt
 	# script still adds a random 0-1 s before each kill.
 	REPEATS=${REPEATS:-100} SETTLE=${SETTLE:-0.2} ./restart-latency.sh otpsv
 	./scale.sh otpsv 100 1000
+	# the floor under the 1000-worker startup, in the same session
+	(cd forkfloor && go run . -n 1000 -worker "$BENCH_WORKER")
 	./stop-all.sh otpsv 100
 	./oneshot.sh 100
 } 2>&1 | tee "$out"

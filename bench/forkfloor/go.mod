@@ -1,0 +1,3 @@
+module forkfloor
+
+go 1.24
