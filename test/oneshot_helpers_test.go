@@ -308,26 +308,6 @@ func (p *bgPass) wait() result {
 	return result{stdout: out, stderr: p.stderr.String(), code: p.cmd.ProcessState.ExitCode()}
 }
 
-// waitLine returns the first line (from now on) starting with prefix.
-func (p *bgPass) waitLine(prefix string) string {
-	p.t.Helper()
-	timer := time.NewTimer(passGuard)
-	defer timer.Stop()
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				p.t.Fatalf("oneshot exited before printing a line starting with %q", prefix)
-			}
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timer.C:
-			p.t.Fatalf("oneshot printed no line starting with %q within %v", prefix, passGuard)
-		}
-	}
-}
-
 // kill9 kills the pass (the otpsv process itself, by pid) with SIGKILL
 // and waits for it to be gone.
 func (p *bgPass) kill9() {
