@@ -196,9 +196,12 @@ func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
 	case w.guard && r.obs == obsStopped:
 		w.info.set(StateStopped, 0)
 		w.ready(ctx)
-	case w.guard && w.env.pass && w.hadPrior:
-		// A later pass: running while expected stopped is a failure; the
-		// supervisor's stop of this guard stops the service.
+	case w.guard && w.env.pass && w.hadPrior && !w.wasRunning:
+		// A later pass finds running what the last one left stopped
+		// (started behind otpsv's back): a failure; the supervisor's stop
+		// of this guard stops the service. One that was running and is
+		// now wanted stopped (an operator, a config change) is simply
+		// stopped, below.
 		w.fail(fmt.Sprintf("found %s while expected stopped", r.obs))
 	case w.guard:
 		// Expected stopped and found running (or dirty) at start-up: stop
@@ -210,7 +213,7 @@ func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
 		}
 		w.last = obsStopped
 		w.info.set(StateStopped, 0)
-		w.env.report(w.node.Path, "stopped: it was running while expected stopped")
+		w.env.report(w.node.Path, "stopped: expected stopped")
 		w.ready(ctx)
 	case r.obs == obsRunning:
 		w.env.log.Info("service already running", "node", w.node.Path)

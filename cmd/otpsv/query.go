@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otpsv/otpsv/actors"
 	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/config"
 )
@@ -57,6 +58,18 @@ func fetchTree(c *cli.Context, path string) (*control.Node, error) {
 	fmt.Fprintf(c.App.ErrWriter, "otpsv: no daemon is running; state saved %s ago (%s)\n",
 		fmtDuration(time.Since(saved)), saved.Local().Format(time.DateTime))
 	n = savedTree(cfg, snaps)
+	// Services are asked now: their state may have changed since it was
+	// saved, and no daemon is watching them.
+	probes := actors.ProbeServices(cfg.Tree, nil)
+	walkNodes(n, func(x *control.Node, _ int) {
+		if p, ok := probes[x.Path]; ok {
+			x.State, x.Pid = string(p.State), nil
+			if p.Pid > 0 {
+				pid := p.Pid
+				x.Pid = &pid
+			}
+		}
+	})
 	if path != "" {
 		if n = control.Find(n, path); n == nil {
 			return nil, exitWith(exitFailed, fmt.Errorf("no node %q", path))
