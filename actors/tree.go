@@ -23,10 +23,6 @@ import (
 // restart intensity.
 var ErrRootGaveUp = errors.New("root supervisor gave up")
 
-// ErrUnsupported is returned by Start for a config that uses what this
-// version cannot supervise; refusing is better than pretending.
-var ErrUnsupported = errors.New("not supported yet")
-
 // ErrUnknownPath is returned for a command on a path that names no node.
 var ErrUnknownPath = errors.New("no such node")
 
@@ -143,9 +139,6 @@ type Tree struct {
 func Start(cfg *config.Config, opts Options) (*Tree, error) {
 	if cfg == nil || cfg.Tree == nil {
 		return nil, errors.New("no tree to start")
-	}
-	if err := supported(cfg.Tree); err != nil {
-		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -300,9 +293,6 @@ func (t *Tree) Why(path string) *control.Why {
 // Unchanged nodes keep their processes. It returns when every supervisor
 // has carried out its part.
 func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
-	if err := supported(cfg.Tree); err != nil {
-		return err
-	}
 	if cfg.Tree.Name != t.root.Name {
 		return fmt.Errorf("the root's name changed from %q to %q: that is another tree (and another state_dir); restart the daemon", t.root.Name, cfg.Tree.Name)
 	}
@@ -487,6 +477,3 @@ func (g *guardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, chi
 	g.stopping = true
 	sup.(actor.Context).Stop(child)
 }
-
-// supported is where a config this version cannot run would be refused.
-func supported(*config.Node) error { return nil }

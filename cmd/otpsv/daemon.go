@@ -63,9 +63,6 @@ func runDaemon(c *cli.Context) error {
 
 	sigs := signalsFrom(c.Context)
 	tree, err := actors.Start(cfg, actors.Options{Logger: log, Hurry: sigs.hurry, Store: st})
-	if errors.Is(err, actors.ErrUnsupported) {
-		return exitWith(exitConfig, err)
-	}
 	if err != nil {
 		return exitWith(exitFailed, err)
 	}

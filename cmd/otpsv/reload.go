@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -64,9 +63,6 @@ func (d *daemonBackend) Reload(ctx context.Context) error {
 	}
 	cfg.ResolveLogs(d.stateDir)
 	if err := d.tree.Reload(ctx, cfg); err != nil {
-		if errors.Is(err, actors.ErrUnsupported) {
-			err = fmt.Errorf("nothing changed: %w", err)
-		}
 		d.log.Error("reload failed", "err", err)
 		return err
 	}
