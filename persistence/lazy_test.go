@@ -9,7 +9,7 @@ import (
 func TestLazyOpensOnlyWhileWriting(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	l, err := OpenLazy(dir, 50*time.Millisecond)
+	l, err := OpenLazy(dir, lockWait+time.Second) // outlasts Open's wait for a held lock
 	if err != nil {
 		t.Fatal(err)
 	}

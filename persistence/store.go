@@ -136,6 +136,25 @@ type Store struct {
 // (or this one does), and ErrDamaged when the store is damaged; the
 // latter names the directory and says to move it aside.
 func Open(dir string) (*Store, error) {
+	// flock belongs to the open file description, and a child being forked
+	// at that instant (a worker otpsv starts) holds a copy of every fd until
+	// its exec closes them: right after a Close, the lock can look held for
+	// a moment. Real contention is ruled out by the state_dir lock that
+	// every otpsv takes first, so a held lock is waited out briefly.
+	deadline := time.Now().Add(lockWait)
+	for {
+		s, err := open(dir)
+		if err == nil || !errors.Is(err, ErrLocked) || time.Now().After(deadline) {
+			return s, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// lockWait bounds how long Open waits out a held directory lock.
+const lockWait = 2 * time.Second
+
+func open(dir string) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("open state store: no directory")
 	}
