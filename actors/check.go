@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/otpsv/otpsv/actors/proc"
 	"github.com/otpsv/otpsv/config"
 )
@@ -209,3 +211,54 @@ func (c *commands) waitRunning(abort <-chan struct{}) checkResult {
 		backoff = min(backoff*2, time.Second)
 	}
 }
+
+// checker runs one worker's periodic status checks off its mailbox: at
+// most one in flight, numbered so that the result of an older one is
+// dropped, and the next one on a timer. It belongs to one actor, which
+// alone calls its methods.
+type checker struct {
+	cmds     *commands
+	seq      int
+	inFlight bool
+	timer    *time.Timer
+}
+
+// launch runs the status check on a goroutine of its own and sends the
+// actor wrap(result).
+func (c *checker) launch(ctx actor.Context, wrap func(checkResult) any) {
+	c.inFlight = true
+	c.seq++
+	seq, self, root := c.seq, ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		r := c.cmds.status()
+		r.seq = seq
+		root.Send(self, wrap(r))
+	}()
+}
+
+// done accepts a result: false for one that a newer check replaced.
+func (c *checker) done(r *checkResult) bool {
+	if r.seq != c.seq {
+		return false
+	}
+	c.inFlight = false
+	return true
+}
+
+// after sends tick to the actor in d (no periodic checks when interval is
+// zero: a oneshot pass checks once).
+func (c *checker) after(ctx actor.Context, interval, d time.Duration, tick any) {
+	if interval <= 0 {
+		return
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	c.timer = time.AfterFunc(d, func() { root.Send(self, tick) })
+}
+
+func (c *checker) stop() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+func asResult(r checkResult) any { return &r }

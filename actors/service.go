@@ -25,12 +25,9 @@ type serviceWorker struct {
 	info  *nodeInfo
 	cmds  *commands
 	guard bool
-	// seq numbers the check in flight; a result of an older one is stale.
-	seq      int
-	checking bool
+	check checker
 	// last is what the last check found.
 	last     observed
-	timer    *time.Timer
 	starting chan struct{} // closed when a start command in flight ends
 	stopping bool
 	// wasRunning: the last pass recorded it running (a pass that finds it
@@ -67,8 +64,9 @@ type serviceRestarted struct {
 
 func newServiceWorker(node *config.Node, e *env, guard bool) actor.Producer {
 	return func() actor.Actor {
-		return &serviceWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: newCommands(node, e), guard: guard,
-			abort: make(chan struct{})}
+		cmds := newCommands(node, e)
+		return &serviceWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: cmds, check: checker{cmds: cmds},
+			guard: guard, abort: make(chan struct{})}
 	}
 }
 
@@ -89,9 +87,9 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 		// started at once: a one_for_one supervisor goes on with the next
 		// sibling while this one's check runs; the others wait for ready
 		ctx.Send(ctx.Parent(), &childStarted{pid: ctx.Self()})
-		w.check(ctx, true)
+		w.status(ctx, true)
 	case *serviceTick:
-		w.check(ctx, false)
+		w.status(ctx, false)
 	case *initialResult:
 		w.initial(ctx, m.checkResult)
 	case *checkResult:
@@ -162,28 +160,21 @@ func (w *serviceWorker) restart(ctx actor.Context, reply func(error)) {
 	}()
 }
 
-// check runs the status check on a goroutine of its own.
-func (w *serviceWorker) check(ctx actor.Context, initial bool) {
-	if w.checking || w.stopping || w.restarting {
+// status runs the status check on a goroutine of its own.
+func (w *serviceWorker) status(ctx actor.Context, initial bool) {
+	if w.check.inFlight || w.stopping || w.restarting {
 		return
 	}
-	w.checking = true
-	w.seq++
-	seq, self, root := w.seq, ctx.Self(), ctx.ActorSystem().Root
-	go func() {
-		r := w.cmds.status()
-		r.seq = seq
-		if initial {
-			root.Send(self, &initialResult{r})
-		} else {
-			root.Send(self, &r)
-		}
-	}()
+	wrap := asResult
+	if initial {
+		wrap = func(r checkResult) any { return &initialResult{r} }
+	}
+	w.check.launch(ctx, wrap)
 }
 
 // initial decides what to do with what the first check found.
 func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
-	w.checking = false
+	w.check.done(&r)
 	w.last = r.obs
 	w.info.update(func(ni *nodeInfo) {
 		ni.lastCheck, ni.lastCheckAt = r.obs.String()+firstLine(r.detail), w.env.clock.Now()
@@ -265,19 +256,14 @@ func (w *serviceWorker) ready(ctx actor.Context) {
 }
 
 func (w *serviceWorker) schedule(ctx actor.Context, d time.Duration) {
-	if w.env.checkInterval <= 0 {
-		return
-	}
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	w.timer = time.AfterFunc(d, func() { root.Send(self, &serviceTick{}) })
+	w.check.after(ctx, w.env.checkInterval, d, &serviceTick{})
 }
 
 // checked applies a periodic check's result.
 func (w *serviceWorker) checked(ctx actor.Context, r *checkResult) {
-	if r.seq != w.seq {
+	if !w.check.done(r) {
 		return
 	}
-	w.checking = false
 	w.last = r.obs
 	w.info.update(func(ni *nodeInfo) {
 		ni.lastCheck, ni.lastCheckAt = r.obs.String()+firstLine(r.detail), w.env.clock.Now()
@@ -323,9 +309,7 @@ func (w *serviceWorker) stop() {
 	}()
 	w.stopping = true
 	close(w.abort)
-	if w.timer != nil {
-		w.timer.Stop()
-	}
+	w.check.stop()
 	if w.starting != nil {
 		// The start command itself runs to its end (or its timeout), so
 		// that a start never lands after the stop; a second SIGTERM does

@@ -58,13 +58,15 @@ func (r *registry) restore(snaps map[string]persistence.Snapshot) {
 		}
 		ni.mu.Lock()
 		ni.adminStopped = s.AdminStopped
-		ni.history = fromStored(s.History)
+		ni.history = HistoryFromStored(s.History)
 		ni.lastExit, ni.lastExitAt = s.LastExit, s.LastExitAt
 		ni.mu.Unlock()
 	}
 }
 
-func fromStored(h []persistence.HistoryEntry) []control.HistoryEntry {
+// HistoryFromStored converts a stored supervision history to the shape
+// `otpsv why` shows.
+func HistoryFromStored(h []persistence.HistoryEntry) []control.HistoryEntry {
 	out := make([]control.HistoryEntry, len(h))
 	for i, e := range h {
 		out[i] = control.HistoryEntry{

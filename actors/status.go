@@ -127,20 +127,34 @@ func (r *registry) current() *config.Node {
 }
 
 func (ni *nodeInfo) set(s State, pid int) {
+	if ni.apply(s, pid, func(*nodeInfo) {}) {
+		ni.saver.mark(ni)
+	}
+}
+
+// setStarted records a process just started. It marks nothing for the
+// background saver: the worker saves the node itself, at once, and a
+// second write of the same node would be wasted on the busiest path.
+func (ni *nodeInfo) setStarted(s State, pid int, pidStart uint64) {
+	ni.apply(s, pid, func(ni *nodeInfo) { ni.pidStart = pidStart })
+}
+
+// apply changes state and pid (and whatever also does, under the same
+// lock), tells the observer, and reports whether state or pid changed.
+func (ni *nodeInfo) apply(s State, pid int, also func(*nodeInfo)) bool {
 	ni.mu.Lock()
 	changed := ni.state != s || ni.pid != pid
 	if changed {
 		ni.since = time.Now()
 	}
 	ni.state, ni.pid = s, pid
+	also(ni)
 	since := ni.since
 	ni.mu.Unlock()
-	if changed {
-		ni.saver.mark(ni)
-	}
 	if changed && ni.observer != nil {
 		ni.observer(Event{Time: since, Path: ni.node.Path, State: s, Pid: pid})
 	}
+	return changed
 }
 
 // maxHistory bounds each node's history: `why` is about recent events.

@@ -127,11 +127,13 @@ type Tree struct {
 	system   *actor.ActorSystem
 	guardian *actor.PID
 	env      *env
-	root     *config.Node
-	started  chan struct{}
-	done     chan struct{}
-	errMu    sync.Mutex
-	err      error
+	// root is the configured root; after Start only the guardian actor
+	// reads or writes it (a reload replaces it). Others use env.reg.current.
+	root    *config.Node
+	started chan struct{}
+	done    chan struct{}
+	errMu   sync.Mutex
+	err     error
 }
 
 // Start spawns the tree's actors. The root's children start in the
@@ -293,8 +295,8 @@ func (t *Tree) Why(path string) *control.Why {
 // Unchanged nodes keep their processes. It returns when every supervisor
 // has carried out its part.
 func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
-	if cfg.Tree.Name != t.root.Name {
-		return fmt.Errorf("the root's name changed from %q to %q: that is another tree (and another state_dir); restart the daemon", t.root.Name, cfg.Tree.Name)
+	if cur := t.env.reg.current(); cfg.Tree.Name != cur.Name {
+		return fmt.Errorf("the root's name changed from %q to %q: that is another tree (and another state_dir); restart the daemon", cur.Name, cfg.Tree.Name)
 	}
 	t.env.reg.update(cfg.Tree)
 	reply := make(chan error, 1)

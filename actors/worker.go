@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -38,10 +37,8 @@ type processWorker struct {
 	abort chan struct{}
 	// cmds runs the optional status command: readiness after start, then
 	// liveness every check_interval.
-	cmds     *commands
-	seq      int
-	checking bool
-	timer    *time.Timer
+	cmds  *commands
+	check checker
 }
 
 type procTick struct{}
@@ -55,8 +52,9 @@ type procReady struct {
 
 func newProcessWorker(node *config.Node, e *env, guard bool) actor.Producer {
 	return func() actor.Actor {
-		return &processWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: newCommands(node, e), guard: guard,
-			abort: make(chan struct{})}
+		cmds := newCommands(node, e)
+		return &processWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: cmds, check: checker{cmds: cmds},
+			guard: guard, abort: make(chan struct{})}
 	}
 }
 
@@ -69,7 +67,7 @@ func (w *processWorker) Receive(ctx actor.Context) {
 	case *procReady:
 		w.readiness(ctx, m)
 	case *procTick:
-		w.check(ctx)
+		w.liveness(ctx)
 	case *checkResult:
 		w.checked(ctx, m)
 	case *actor.Stopping:
@@ -112,8 +110,7 @@ func (w *processWorker) start(ctx actor.Context) {
 	if len(w.node.Status) > 0 {
 		state = StateStarting // until the status command first exits 0
 	}
-	w.info.update(func(ni *nodeInfo) { ni.pidStart = st })
-	w.info.set(state, p.Pid)
+	w.info.setStarted(state, p.Pid, st)
 	w.env.log.Info("started", "node", w.node.Path, "pid", p.Pid)
 	// The daemon's supervisor hears before the pid is saved, so that the
 	// next sibling's fork overlaps the save (which still happens on this
@@ -235,7 +232,7 @@ func (w *processWorker) adopt(ctx actor.Context) bool {
 	// ready once its liveness check passes (a pass checks only this once)
 	w.started(ctx, false)
 	w.adoptCheck = true
-	w.check(ctx)
+	w.liveness(ctx)
 	return true
 }
 
@@ -253,33 +250,21 @@ func (w *processWorker) readiness(ctx actor.Context, m *procReady) {
 }
 
 func (w *processWorker) schedule(ctx actor.Context) {
-	if w.env.checkInterval <= 0 {
-		return
-	}
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	w.timer = time.AfterFunc(w.env.checkInterval, func() { root.Send(self, &procTick{}) })
+	w.check.after(ctx, w.env.checkInterval, w.env.checkInterval, &procTick{})
 }
 
-// check runs the liveness check on a goroutine of its own.
-func (w *processWorker) check(ctx actor.Context) {
-	if w.checking || w.stopping || w.p == nil || w.p.Exited() {
+// liveness runs the status check on a goroutine of its own.
+func (w *processWorker) liveness(ctx actor.Context) {
+	if w.check.inFlight || w.stopping || w.p == nil || w.p.Exited() {
 		return
 	}
-	w.checking = true
-	w.seq++
-	seq, self, root := w.seq, ctx.Self(), ctx.ActorSystem().Root
-	go func() {
-		r := w.cmds.status()
-		r.seq = seq
-		root.Send(self, &r)
-	}()
+	w.check.launch(ctx, asResult)
 }
 
 func (w *processWorker) checked(ctx actor.Context, r *checkResult) {
-	if r.seq != w.seq || w.stopping || w.p == nil || w.p.Exited() {
+	if w.stopping || w.p == nil || w.p.Exited() || !w.check.done(r) {
 		return
 	}
-	w.checking = false
 	if r.obs != obsRunning {
 		w.failCheck("liveness check failed: " + r.detail)
 	}
@@ -361,9 +346,7 @@ func (w *processWorker) stop() {
 	}()
 	w.stopping = true
 	close(w.abort)
-	if w.timer != nil {
-		w.timer.Stop()
-	}
+	w.check.stop()
 	if w.p == nil {
 		w.info.set(StateStopped, 0)
 		return

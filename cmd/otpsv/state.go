@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otpsv/otpsv/actors"
 	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/config"
 	"github.com/otpsv/otpsv/persistence"
@@ -118,7 +119,7 @@ func savedState(c *cli.Context) (*config.Config, map[string]persistence.Snapshot
 		return nil, nil, time.Time{}, err
 	}
 	noState := fmt.Errorf("%w on %s, and no saved state", control.ErrNoDaemon, dir)
-	if _, err := filepath.Glob(filepath.Join(dir, storeDir, "*")); err != nil || !hasFiles(filepath.Join(dir, storeDir)) {
+	if !hasFiles(filepath.Join(dir, storeDir)) {
 		return nil, nil, time.Time{}, exitWith(exitFailed, noState)
 	}
 	lock, err := lockState(dir, 5*time.Second)
@@ -185,13 +186,7 @@ func savedWhy(cfg *config.Config, snaps map[string]persistence.Snapshot, path st
 	}
 	node := control.Find(savedTree(cfg, snaps), path)
 	node.Children = nil
-	w := &control.Why{Node: node}
-	for _, e := range snaps[path].History {
-		w.History = append(w.History, control.HistoryEntry{
-			Time: e.Time, Event: e.Event, Detail: e.Detail, Cause: e.Cause, Supervisor: e.Supervisor,
-			Strategy: e.Strategy, Action: e.Action, Restarted: e.Restarted, Budget: e.Budget,
-		})
-	}
+	w := &control.Why{Node: node, History: actors.HistoryFromStored(snaps[path].History)}
 	sup := parentOf(cfg.Tree, path)
 	if sup == nil && n.Type == config.Supervisor {
 		sup = n
