@@ -15,6 +15,15 @@
 // wrapping a sentinel such as ErrUnknownKey or ErrUndefinedVar for
 // errors.Is. YAML anchors, aliases and merge keys (<<: *base) are honoured.
 //
+// The bytes are checked before yaml.v3 sees them (UTF-8, YAML's printable
+// characters), and yaml.v3's own errors are given a line where it leaves
+// one out (an unknown alias, a problem on the first line) or counts it
+// from 0 (its parser, as opposed to its scanner), so that every error in
+// a file's text names a line. An alias inside the node it refers to, and
+// a tree of more than MaxNodes nodes, are errors rather than an endless or
+// exponential walk. No value may hold a NUL byte (ErrNUL). As root, user
+// and group must exist on the system.
+//
 // # Variables
 //
 // ${name} is replaced in every scalar value (names, commands, paths,
@@ -47,7 +56,7 @@
 // (30 or "30"); negative ones are refused, and period, timeout and
 // check_interval must be above zero. Signals are names with or without
 // SIG in any case (TERM, SIGTERM, term) or numbers 1..64. Relative dir,
-// stdout, stderr and settings.state_dir paths are taken from the
+// stdout, stderr, pidfile and settings.state_dir paths are taken from the
 // directory of the file that holds them and made absolute.
 //
 // # Nodes

@@ -42,6 +42,14 @@ var (
 	ErrIncludeCycle = errors.New("include cycle")
 	// ErrNotRoot is user or group given while otpsv does not run as root.
 	ErrNotRoot = errors.New("only honoured when otpsv runs as root")
+	// ErrNUL is a NUL byte in a value. It always comes with
+	// ErrInvalidValue.
+	ErrNUL = errors.New("NUL byte")
+	// ErrAliasCycle is a YAML alias inside the node it refers to.
+	ErrAliasCycle = errors.New("alias inside the node it refers to")
+	// ErrTooManyNodes is a tree larger than MaxNodes, such as one that
+	// aliases multiply.
+	ErrTooManyNodes = errors.New("too many nodes")
 )
 
 // FieldError is one problem found in a configuration file. Load returns

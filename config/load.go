@@ -1,10 +1,12 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -58,7 +60,7 @@ func Load(r io.Reader, file string) (*Config, error) {
 
 // load is Load with the effective uid given, for tests.
 func load(r io.Reader, file string, euid int) (*Config, error) {
-	l := &loader{euid: euid}
+	l := &loader{euid: euid, open: map[*yaml.Node]bool{}, merging: map[*yaml.Node]bool{}}
 	c := l.config(r, file)
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
@@ -73,7 +75,19 @@ type loader struct {
 	errs []error
 	// chain is the include chain being loaded, outermost first.
 	chain []chainLink
+	// open holds the YAML mappings of the nodes being read, and merging
+	// those whose merge keys are being followed: an alias to one of them
+	// would make the walk endless.
+	open, merging map[*yaml.Node]bool
+	// nodes counts the nodes read; tooMany is set past MaxNodes.
+	nodes   int
+	tooMany bool
 }
+
+// MaxNodes is the most nodes a configuration may hold. Aliases can
+// repeat a subtree at every level, so a short file could otherwise
+// describe billions of nodes.
+const MaxNodes = 100000
 
 type chainLink struct {
 	id   string // absolute, symlink-free path: the file's identity
@@ -169,6 +183,8 @@ func (a *at) mapping(m *yaml.Node, key string, what string, nullOK bool) (fields
 		return f, false
 	}
 	var merged []pair
+	a.l.merging[m] = true
+	defer delete(a.l.merging, m)
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
@@ -177,11 +193,15 @@ func (a *at) mapping(m *yaml.Node, key string, what string, nullOK bool) (fields
 		}
 		if k.ShortTag() == "!!merge" {
 			dv := deref(v)
-			srcs := []*yaml.Node{dv}
+			srcs := []*yaml.Node{v}
 			if dv.Kind == yaml.SequenceNode {
 				srcs = dv.Content
 			}
 			for _, s := range srcs {
+				if a.l.merging[deref(s)] {
+					a.errf(s.Line, key, fmt.Errorf("%w (*%s)", ErrAliasCycle, s.Value))
+					continue
+				}
 				sf, _ := a.mapping(s, key, "a mapping to merge", false)
 				merged = append(merged, sf.list...)
 			}
@@ -205,7 +225,20 @@ func (a *at) mapping(m *yaml.Node, key string, what string, nullOK bool) (fields
 }
 
 // str returns the ${var}-expanded text of the scalar v, read for key.
+// Every value ends up in an argv, an environment, a path or a pattern,
+// none of which can hold a NUL byte, so one is refused here.
 func (a *at) str(key string, v *yaml.Node) (string, bool) {
+	s, ok := a.text(key, v)
+	if ok && strings.IndexByte(s, 0) >= 0 {
+		a.errf(deref(v).Line, key, invalidf("%w in %q", ErrNUL, s))
+		return "", false
+	}
+	return s, ok
+}
+
+// text is str without the NUL check, for variables: a NUL is reported
+// where a variable is used, not where it is defined.
+func (a *at) text(key string, v *yaml.Node) (string, bool) {
 	v = deref(v)
 	if v.Kind != yaml.ScalarNode || isNull(v) {
 		a.errf(v.Line, key, fmt.Errorf("%w: want a string, got %s", ErrType, kindName(v)))
@@ -353,7 +386,7 @@ func (a *at) vars(v *yaml.Node, outer *scope) *scope {
 			sc.vars[p.key] = ""
 			continue
 		}
-		if s, ok := va.str(key, val); ok {
+		if s, ok := va.text(key, val); ok {
 			sc.vars[p.key] = s
 		}
 	}
@@ -377,7 +410,8 @@ func (l *loader) config(r io.Reader, file string) *Config {
 	}
 	top := &at{l: l, src: s}
 	if doc == nil {
-		top.errf(0, "", fmt.Errorf("%w \"tree\" (the file is empty)", ErrMissingKey))
+		// The file has no line, but editors show one to point at.
+		top.errf(1, "", fmt.Errorf("%w \"tree\" (the file is empty)", ErrMissingKey))
 		return nil
 	}
 	f, ok := top.mapping(doc, "", "a mapping with settings, vars and tree", false)
@@ -413,19 +447,28 @@ func (l *loader) config(r io.Reader, file string) *Config {
 // empty file (or one holding only null), and records syntax errors,
 // returning false.
 func (l *loader) parse(r io.Reader, s src) (*yaml.Node, bool) {
-	dec := yaml.NewDecoder(r)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		l.errs = append(l.errs, &FieldError{File: s.file, Err: err})
+		return nil, false
+	}
+	if line, err := checkText(data); err != nil {
+		l.errs = append(l.errs, &FieldError{File: s.file, Line: line, Err: err})
+		return nil, false
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, true
 		}
-		l.yamlErr(s, err)
+		l.yamlErr(s, data, err)
 		return nil, false
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			l.yamlErr(s, err)
+			l.yamlErr(s, data, err)
 			return nil, false
 		}
 		l.errs = append(l.errs, &FieldError{File: s.file, Line: extra.Line,
@@ -445,18 +488,9 @@ func (l *loader) parse(r io.Reader, s src) (*yaml.Node, bool) {
 	return root, true
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// yamlErr records a yaml.v3 decoding error with its line.
-func (l *loader) yamlErr(s src, err error) {
-	msg := err.Error()
-	line := 0
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
+// yamlErr records a yaml.v3 decoding error of data with its line.
+func (l *loader) yamlErr(s src, data []byte, err error) {
+	msg, line := yamlErrLine(data, err)
 	l.errs = append(l.errs, &FieldError{File: s.file, Line: line, Err: fmt.Errorf("%w: %s", ErrSyntax, msg)})
 }
 
@@ -498,7 +532,7 @@ var (
 	commonKeys     = []string{"name", "type", "expected", "vars"}
 	supervisorKeys = []string{"strategy", "intensity", "period", "children"}
 	processKeys    = []string{"command", "dir", "env", "user", "group", "stop_signal", "stop_timeout", "restart", "stdout", "stderr", "status", "timeout"}
-	serviceKeys    = []string{"control", "start", "stop", "status", "restart", "pattern", "timeout", "path"}
+	serviceKeys    = []string{"control", "start", "stop", "status", "restart", "pattern", "timeout", "path", "pidfile"}
 )
 
 func keysOf(t Type) []string {
@@ -535,7 +569,25 @@ func kindDesc(t Type) string {
 // the node is too broken to build.
 func (l *loader) node(m *yaml.Node, s src, sc *scope, parent, where string, stopped bool) *Node {
 	a := &at{l: l, src: s, path: where, sc: sc}
+	ref := m
 	m = deref(m)
+	if l.open[m] {
+		err := ErrAliasCycle
+		if ref.Kind == yaml.AliasNode {
+			err = fmt.Errorf("%w (*%s)", ErrAliasCycle, ref.Value)
+		}
+		a.errf(ref.Line, "", err)
+		return nil
+	}
+	if l.nodes++; l.nodes > MaxNodes {
+		if !l.tooMany {
+			l.tooMany = true
+			a.errf(ref.Line, "", fmt.Errorf("%w: more than %d (do aliases repeat a subtree?)", ErrTooManyNodes, MaxNodes))
+		}
+		return nil
+	}
+	l.open[m] = true
+	defer delete(l.open, m)
 	f, ok := a.mapping(m, "", "a mapping (a node)", false)
 	if !ok {
 		return nil
@@ -710,6 +762,10 @@ func (l *loader) children(a *at, v *yaml.Node, path string, stopped bool) []*Nod
 	for i, item := range v.Content {
 		kids = append(kids, l.item(a, item, path, fmt.Sprintf("children[%d]", i), stopped)...)
 	}
+	if l.tooMany {
+		// The tree is cut short; duplicates in it would only be noise.
+		return kids
+	}
 	seen := map[string]*Node{}
 	for _, k := range kids {
 		if first, ok := seen[k.Name]; ok {
@@ -800,6 +856,11 @@ func (l *loader) process(a *at, f fields, m *yaml.Node, n *Node) {
 			}
 			if s == "" {
 				a.errf(deref(v).Line, key, invalidf("empty %s", key))
+				continue
+			}
+			if err := lookupAccount(key, s); err != nil {
+				a.errf(deref(v).Line, key, err)
+				continue
 			}
 			if key == "user" {
 				n.User = s
@@ -867,6 +928,40 @@ func (l *loader) process(a *at, f fields, m *yaml.Node, n *Node) {
 		}
 	}
 }
+
+// lookupAccount checks that the user or group (kind) named name exists,
+// by name or else by number, as the worker's start will look it up: a
+// typo must stop the load, not surface as a start failure later.
+func lookupAccount(kind, name string) error {
+	byName := func(s string) error { _, err := user.Lookup(s); return err }
+	byID := func(s string) error { _, err := user.LookupId(s); return err }
+	if kind == "group" {
+		byName = func(s string) error { _, err := user.LookupGroup(s); return err }
+		byID = func(s string) error { _, err := user.LookupGroupId(s); return err }
+	}
+	err := byName(name)
+	if err != nil && isNumber(name) {
+		err = byID(name)
+	}
+	switch err.(type) {
+	case nil:
+		return nil
+	case user.UnknownUserError, user.UnknownUserIdError, user.UnknownGroupError, user.UnknownGroupIdError:
+		return invalidf("%w", quietError{fmt.Sprintf("no %s %q on this system", kind, name), err})
+	}
+	return invalidf("looking up %s %q: %w", kind, name, err)
+}
+
+// quietError wraps err under a message of its own.
+type quietError struct {
+	msg string
+	err error
+}
+
+func (e quietError) Error() string { return e.msg }
+func (e quietError) Unwrap() error { return e.err }
+
+func isNumber(s string) bool { return digitsRE.MatchString(s) }
 
 // withVerb returns prefix followed by verb, in a new slice.
 func withVerb(prefix []string, verb string) []string {
@@ -936,5 +1031,8 @@ func (l *loader) service(a *at, f fields, m *yaml.Node, n *Node) {
 	}
 	if v, ok := f.get("path"); ok {
 		n.SearchPath, _ = a.str("path", v)
+	}
+	if v, ok := f.get("pidfile"); ok {
+		n.Pidfile, _ = a.localPath("pidfile", v)
 	}
 }

@@ -86,12 +86,16 @@ func describe(n *Node) string {
 		} else {
 			cmd("restart", n.RestartCmd)
 		}
-		if n.PatternSet || len(n.Stop) == 0 || len(n.Status) == 0 {
+		// A pidfile replaces the pattern for status and stop.
+		if n.PatternSet || n.Pidfile == "" && (len(n.Stop) == 0 || len(n.Status) == 0) {
 			kv("pattern", fmt.Sprintf("%q", n.Pattern))
 		}
 		kv("timeout", shortDuration(n.Timeout))
 		if n.SearchPath != "" {
 			kv("path", fmt.Sprintf("%q", n.SearchPath))
+		}
+		if n.Pidfile != "" {
+			kv("pidfile", fmt.Sprintf("%q", n.Pidfile))
 		}
 	}
 	kv("expected", n.Expected.String())

@@ -119,6 +119,10 @@ type Node struct {
 	Pattern    string // regular expression for the process table
 	PatternSet bool   // Pattern was written by the user (else derived from Start)
 	SearchPath string // `path:` key: PATH for the commands
+	// Pidfile is the absolute path of the file where the service writes
+	// its main pid ("" when not given); relative paths in the file are
+	// taken from the directory of the config file that holds them.
+	Pidfile string
 }
 
 // Config is a loaded, validated configuration.
