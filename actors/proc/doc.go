@@ -10,5 +10,11 @@
 // of the otpsv process must be started through this package. os/exec's
 // Cmd.Wait would race the reaper and get ECHILD.
 //
+// A process started with a Spec.Tag carries it in its environment, and so
+// do its descendants: FindTagged recognises them from /proc alone, and
+// Group finds and stops what a worker left in its process group once the
+// worker's own process is gone, signalling only processes it can prove
+// are the worker's (a group id is a pid, and may have been reused).
+//
 // It must not import protoactor or badger; it knows nothing of supervision.
 package proc

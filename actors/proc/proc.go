@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -73,6 +74,11 @@ type Spec struct {
 	Detach bool
 	// Credential, when set, runs the process as that user (root only).
 	Credential *syscall.Credential
+	// Tag, when set, is put in the process's environment as TagVar (in
+	// place of any value Env or otpsv's own environment has for it): its
+	// children inherit it, and FindTagged finds them all in /proc, even
+	// when otpsv died before it could save their pids.
+	Tag string
 }
 
 // Process is one started process and its process group.
@@ -97,6 +103,9 @@ func Start(spec Spec) (*Process, error) {
 	env := spec.Env
 	if env == nil {
 		env = os.Environ()
+	}
+	if spec.Tag != "" {
+		env = withTag(env, spec.Tag)
 	}
 	path, err := lookPath(spec.Argv[0], env, spec.Dir)
 	if err != nil {
@@ -239,14 +248,37 @@ func (p *Process) Exited() bool {
 	}
 }
 
-// Signal sends sig to the process group, and to the process itself in case
-// it left the group. The leader is signalled only until it is reaped, so a
-// reused pid is never hit.
+// Signal sends sig to the process group, and to the process itself only
+// when it has left the group: a leader still in it gets the group's signal,
+// and a second one would make a program that takes a repeated SIGTERM or
+// SIGINT as "stop now" skip its graceful stop (and real-time signals are
+// queued, not merged). The process is signalled on its own only while it
+// is the same process: not reaped, and with the recorded start time.
 func (p *Process) Signal(sig syscall.Signal) {
 	_ = syscall.Kill(-p.Pid, sig)
-	if !p.Exited() {
-		_ = syscall.Kill(p.Pid, sig)
+	p.signalOutsideGroup(sig)
+}
+
+// signalOutsideGroup sends sig to the leader if it is alive and has moved
+// to another process group. Without a recorded start time (no /proc when
+// it started) the process cannot be told from a later owner of its pid,
+// and only the group is signalled.
+func (p *Process) signalOutsideGroup(sig syscall.Signal) {
+	if p.startTicks == 0 || p.Exited() {
+		return
 	}
+	var r procReader
+	b, err := r.read("/proc/" + strconv.Itoa(p.Pid) + "/stat")
+	if err != nil {
+		return
+	}
+	pi, _, err := parseStat(b)
+	if err != nil || pi.Pgid == p.Pid || pi.StartTime != p.startTicks || pi.State == 'Z' {
+		return
+	}
+	// signalSame checks the start time again through a pidfd: the pid may
+	// be reaped and reused since (an adopted process has no reaper here).
+	_ = signalSame(pi, sig)
 }
 
 // GroupAlive reports whether any live process is left in the group.

@@ -253,6 +253,11 @@ func (r *procReader) read(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer syscall.Close(fd)
+	return r.readFd(fd)
+}
+
+// readFd is read for a file already open.
+func (r *procReader) readFd(fd int) ([]byte, error) {
 	if r.buf == nil {
 		r.buf = make([]byte, 0, 1024)
 	}
