@@ -15,8 +15,13 @@ import (
 )
 
 var (
-	otpsvBin   string // the otpsv binary under test
+	otpsvBin   string // the otpsv binary under test, built with -race
 	fixtureBin string // test/testdata/fixture
+	// raceDir collects the race detector's reports of every otpsv run
+	// (GORACE log_path): a report there fails the run, even when the
+	// test that started that otpsv saw nothing wrong (a killed daemon, a
+	// race on a path whose output nobody checks).
+	raceDir string
 )
 
 func TestMain(m *testing.M) {
@@ -34,11 +39,31 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		otpsvBin = filepath.Join(dir, "otpsv")
 		fixtureBin = filepath.Join(dir, "fixture")
-		for _, b := range []struct{ out, pkg string }{
-			{otpsvBin, "./cmd/otpsv"},
-			{fixtureBin, "./test/testdata/fixture"},
+		raceDir = filepath.Join(dir, "race")
+		// Unprivileged runs (setpriv) write their reports here too.
+		if err := os.Mkdir(raceDir, 0o777); err != nil || os.Chmod(raceDir, 0o1777) != nil {
+			fmt.Fprintln(os.Stderr, "test: race dir:", err)
+			return 1
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "test:", err)
+			return 1
+		}
+		// Every otpsv (and anything else) started from here inherits it.
+		// Set before any test runs, so no goroutine sees it change.
+		os.Setenv("GORACE", "log_path="+filepath.Join(raceDir, "race")+" halt_on_error=0")
+		for _, b := range []struct {
+			out, pkg string
+			race     bool
+		}{
+			{otpsvBin, "./cmd/otpsv", true},
+			{fixtureBin, "./test/testdata/fixture", false},
 		} {
-			cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+			args := []string{"build", "-o", b.out}
+			if b.race {
+				args = append(args, "-race")
+			}
+			cmd := exec.Command("go", append(args, b.pkg)...)
 			cmd.Dir = ".." // the module root
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 			if err := cmd.Run(); err != nil {
@@ -46,7 +71,11 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 		}
-		return m.Run()
+		code := m.Run()
+		if raceReports() {
+			return 1
+		}
+		return code
 	}()
 	os.Exit(code)
 }
@@ -59,4 +88,20 @@ func begin(t *testing.T) {
 		t.Skip("black-box test: skipped with -short")
 	}
 	t.Parallel()
+}
+
+// raceReports prints every race report left by an otpsv run and reports
+// whether there was one.
+func raceReports() bool {
+	files, _ := filepath.Glob(filepath.Join(raceDir, "race.*"))
+	found := false
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		found = true
+		fmt.Fprintf(os.Stderr, "test: FAIL: the otpsv binary under test reported a data race (%s):\n%s\n", filepath.Base(f), b)
+	}
+	return found
 }
