@@ -8,9 +8,13 @@
 // up) arrive in HandleFailure, the pure actors/policy package decides, and
 // the supervisor carries the decision out one step at a time from its own
 // mailbox: stop one child, wait for its Terminated, start the next, wait
-// for its "started" message. Nothing blocks a supervisor's goroutine;
-// only a worker blocks, in its own Stopping handler, while its process
-// group is stopped.
+// for its "started" message. Nothing blocks a supervisor's goroutine. A
+// worker blocks only its own mailbox, and only while it stops something:
+// its process group or its service's stop command (in its Stopping
+// handler, so its supervisor hears Terminated once nothing is left), and,
+// as it starts, what an earlier run of otpsv left (a process to stop, or
+// members of a dead process's group). Status checks and probes run on
+// goroutines of their own and report back as messages.
 //
 // This is the only package that imports protoactor-go. It must not import
 // badger: state goes through the persistence package's interfaces.

@@ -21,6 +21,9 @@ type Store interface {
 type prior struct {
 	mu    sync.Mutex
 	snaps map[string]persistence.Snapshot
+	// empty are the process groups to empty before a process worker runs
+	// (see decideTakeOver), taken with its snapshot.
+	empty map[string][]int
 }
 
 func (p *prior) take(path string) (persistence.Snapshot, bool) {
@@ -34,21 +37,44 @@ func (p *prior) take(path string) (persistence.Snapshot, bool) {
 	return s, ok
 }
 
-// peek reads a snapshot without taking it.
-func (p *prior) peek(path string) (persistence.Snapshot, bool) {
+// takeEmpty takes the process groups to empty before the worker at path
+// runs.
+func (p *prior) takeEmpty(path string) []int {
 	if p == nil {
-		return persistence.Snapshot{}, false
+		return nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s, ok := p.snaps[path]
-	return s, ok
+	g := p.empty[path]
+	delete(p.empty, path)
+	return g
+}
+
+// leftSomething reports whether the previous run left a process of the
+// worker at path, or something in a group of it, to adopt or stop.
+func (p *prior) leftSomething(path string) bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.snaps[path].Pid > 0 || len(p.empty[path]) > 0
+}
+
+// carriedProc is a process recorded by the previous run and not yet
+// looked at by this one.
+type carriedProc struct {
+	state    string
+	pid      int
+	pidStart uint64
 }
 
 // restore gives the registry what must survive a restart of otpsv: an
-// operator's stops and the supervision history. States are not restored:
-// they are observed anew.
-func (r *registry) restore(snaps map[string]persistence.Snapshot) {
+// operator's stops and the supervision history; for a pass (whose
+// supervisors count restarts across passes) also each node's restarts.
+// States are not restored: they are observed anew; until then the
+// recorded process is carried over into every save.
+func (r *registry) restore(snaps map[string]persistence.Snapshot, pass bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for path, s := range snaps {
@@ -57,9 +83,15 @@ func (r *registry) restore(snaps map[string]persistence.Snapshot) {
 			continue
 		}
 		ni.mu.Lock()
+		if s.Pid > 0 || s.PidStart != 0 {
+			ni.carried = &carriedProc{state: s.State, pid: s.Pid, pidStart: s.PidStart}
+		}
 		ni.adminStopped = s.AdminStopped
 		ni.history = HistoryFromStored(s.History)
 		ni.lastExit, ni.lastExitAt = s.LastExit, s.LastExitAt
+		if pass {
+			ni.restarts = s.Restarted
+		}
 		ni.mu.Unlock()
 	}
 }
@@ -92,9 +124,14 @@ func toStored(h []control.HistoryEntry) []persistence.HistoryEntry {
 func (ni *nodeInfo) persisted() persistence.Snapshot {
 	ni.mu.Lock()
 	defer ni.mu.Unlock()
+	state, pid, pidStart := string(ni.state), ni.pid, ni.pidStart
+	if c := ni.carried; c != nil {
+		state, pid, pidStart = c.state, c.pid, c.pidStart
+	}
 	return persistence.Snapshot{
-		Path: ni.node.Path, State: string(ni.state), Pid: ni.pid, PidStart: ni.pidStart, Since: ni.since,
-		Restarts: append([]time.Time(nil), ni.supRestarts...), LastExit: ni.lastExit, LastExitAt: ni.lastExitAt,
+		Path: ni.node.Path, State: state, Pid: pid, PidStart: pidStart, Since: ni.since,
+		Restarts: append([]time.Time(nil), ni.supRestarts...), Restarted: ni.recentRestarts(time.Now()),
+		LastExit: ni.lastExit, LastExitAt: ni.lastExitAt,
 		LastCheck: ni.lastCheck, LastCheckAt: ni.lastCheckAt, AdminStopped: ni.adminStopped, GaveUpAt: ni.gaveUpAt,
 		History: toStored(ni.history),
 	}

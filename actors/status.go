@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -53,8 +54,14 @@ type nodeInfo struct {
 	lastCheck   string
 	lastCheckAt time.Time
 	gaveUpAt    time.Time
-	saver       *saver
-	observer    func(Event)
+	// carried is what the previous run saved of the node's process (state,
+	// pid, start time), written back unchanged until the node's own actor
+	// has looked at that process: a save made earlier (the first save of
+	// the whole tree, at start-up) must not erase a pid the next run needs
+	// to adopt or stop, whenever a kill -9 interrupts this one.
+	carried  *carriedProc
+	saver    *saver
+	observer func(Event)
 }
 
 type registry struct {
@@ -148,6 +155,7 @@ func (ni *nodeInfo) apply(s State, pid int, also func(*nodeInfo)) bool {
 		ni.since = time.Now()
 	}
 	ni.state, ni.pid = s, pid
+	ni.carried = nil // observed now
 	also(ni)
 	since := ni.since
 	ni.mu.Unlock()
@@ -245,8 +253,32 @@ func (ni *nodeInfo) setDone(done bool) {
 
 func (ni *nodeInfo) addRestart(t time.Time) {
 	ni.mu.Lock()
-	ni.restarts = append(ni.restarts, t)
+	ni.restarts = append(ni.recentRestarts(t), t)
 	ni.mu.Unlock()
+	ni.saver.mark(ni)
+}
+
+// clearRestarts forgets the node's restarts: its supervisor starts afresh,
+// with a new period and budget.
+func (ni *nodeInfo) clearRestarts() {
+	ni.mu.Lock()
+	ni.restarts = nil
+	ni.mu.Unlock()
+	ni.saver.mark(ni)
+}
+
+// recentRestarts prunes the node's restarts to those within its
+// supervisor's period before now, the one count that tree, status, check
+// and the saved state show. Called with mu held.
+func (ni *nodeInfo) recentRestarts(now time.Time) []time.Time {
+	keep := ni.restarts[:0]
+	for _, t := range ni.restarts {
+		if now.Sub(t) < ni.period {
+			keep = append(keep, t)
+		}
+	}
+	ni.restarts = keep
+	return slices.Clone(keep)
 }
 
 // snapshot copies the subtree rooted at n. An operator's stop of a
@@ -260,14 +292,7 @@ func (r *registry) snapshot(n *config.Node) *control.Node {
 func (r *registry) snap(n *config.Node, ancestorStopped bool) *control.Node {
 	ni := r.nodes[n.Path]
 	ni.mu.Lock()
-	now := time.Now()
-	keep := ni.restarts[:0]
-	for _, t := range ni.restarts {
-		if now.Sub(t) < ni.period {
-			keep = append(keep, t)
-		}
-	}
-	ni.restarts = keep
+	keep := ni.recentRestarts(time.Now())
 	st := &control.Node{
 		Name: n.Name, Path: n.Path, Type: n.Type.String(), State: string(ni.state),
 		Expected: n.Expected.String(), Since: ni.since, Restarts: len(keep), Done: ni.done,

@@ -92,6 +92,13 @@ func newSupervisor(node *config.Node, e *env) actor.Producer {
 		// otherwise a supervisor (re)starts with an empty history.
 		if snap, ok := e.prior.take(node.Path); ok && e.pass {
 			s.policy.SetRestarts(snap.Restarts)
+		} else {
+			// A fresh supervisor: its children's restarts were counted by
+			// the one before (a daemon's earlier run, or an instance that
+			// gave up), and nothing of them is in the new budget.
+			for _, k := range s.kids {
+				k.info.clearRestarts()
+			}
 		}
 		s.info.setSupRestarts(s.policy.Restarts())
 		return s
@@ -373,8 +380,9 @@ func (s *supervisor) drained(ctx actor.Context) {
 			return // childReady of the last of them calls advance again
 		}
 		s.mode = modeRunning
-		if s.info.isAdminStopped() {
-			// an operator stopped it: it runs only to keep its subtree down
+		if s.info.isAdminStopped() || s.node.Expected != config.Running {
+			// an operator stopped it, or the config: it runs only to keep
+			// its subtree down
 			s.info.set(StateStopped, 0)
 		} else {
 			s.info.set(StateRunning, 0)
@@ -553,15 +561,24 @@ func (s *supervisor) reconfigure(ctx actor.Context, m *reconfigure) {
 // stopped), or a process worker whose process from an earlier run may
 // still be alive.
 func (s *supervisor) needsGuard(k *slot) bool {
-	if k.gone {
-		return false
-	}
-	switch k.node.Type {
+	return !k.gone && s.env.needsGuard(k.node)
+}
+
+// needsGuard: node n, not to run, may still have something to stop: a
+// service (checked for staying stopped), a process of an earlier run, or
+// either in a supervisor's subtree (a supervisor expected stopped, or
+// stopped by an operator, then runs only to guard its subtree).
+func (e *env) needsGuard(n *config.Node) bool {
+	switch n.Type {
 	case config.Service:
 		return true
 	case config.Process:
-		snap, ok := s.env.prior.peek(k.node.Path)
-		return ok && snap.Pid > 0
+		return e.prior.leftSomething(n.Path)
+	}
+	for _, c := range n.Children {
+		if e.needsGuard(c) {
+			return true
+		}
 	}
 	return false
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/actors/policy"
-	"github.com/otpsv/otpsv/actors/proc"
 	"github.com/otpsv/otpsv/config"
 	"github.com/otpsv/otpsv/persistence"
 )
@@ -46,6 +45,11 @@ type Options struct {
 	Pass bool
 	// Report hears each corrective action as one line (oneshot output).
 	Report func(path, what string)
+	// StateDir is the state_dir the tree owns. Process workers carry it,
+	// hashed, in their tag (proc.TagVar), so that a later otpsv on the
+	// same state_dir recognises them in the process table even if their
+	// pid was never saved; "" tags nothing.
+	StateDir string
 }
 
 // ErrRootDown is returned by Start for a oneshot pass while the root that
@@ -61,6 +65,7 @@ type env struct {
 	reg           *registry
 	checkInterval time.Duration
 	prior         *prior
+	instance      string // names the state_dir in the workers' tags
 	pass          bool
 	reportFn      func(path, what string)
 	saver         *saver
@@ -74,25 +79,21 @@ type env struct {
 	gaveUp    []string // supervisors that gave up during this run
 }
 
-// stopOrphans stops the processes of nodes that are no longer in the
+// stopOrphans stops the processes of workers that are no longer in the
 // configuration (removed while no otpsv ran, or before a daemon restart):
-// nobody would supervise them otherwise. Each is recognised by pid and
-// start time, as adoption does, then stopped like a worker.
-func (e *env) stopOrphans(store Store, snaps map[string]persistence.Snapshot) {
-	for path, s := range snaps {
-		if s.Pid <= 0 || e.reg.get(path) != nil {
-			continue
-		}
-		p, err := proc.Adopt(s.Pid, s.PidStart, false)
-		if err == nil {
-			if err := p.Stop(context.Background(), syscall.SIGTERM, 10*time.Second, e.hurry); err != nil {
-				e.log.Error("stop incomplete", "node", path, "pid", s.Pid, "err", err)
+// nobody would supervise them otherwise. Each group is recognised by its
+// leader's pid and start time, or by its members' tags, as adoption does.
+func (e *env) stopOrphans(store Store, orphans []orphanGroup) {
+	for _, o := range orphans {
+		ours, _, err := o.group.Leftovers()
+		if err == nil && len(ours) > 0 {
+			if _, err := o.group.Stop(context.Background(), syscall.SIGTERM, 10*time.Second, e.hurry); err != nil {
+				e.log.Error("stop incomplete", "node", o.path, "group", o.group.Pgid, "err", err)
 			}
-			e.log.Warn("stopped the process of a node no longer in the config", "node", path, "pid", s.Pid)
-			e.report(path, fmt.Sprintf("stopped (pid %d): no longer in the config", s.Pid))
+			e.log.Warn("stopped the processes of a node no longer in the config", "node", o.path, "group", o.group.Pgid)
+			e.report(o.path, fmt.Sprintf("stopped (process group %d): no longer in the config", o.group.Pgid))
 		}
-		s.State, s.Pid, s.PidStart = string(StateStopped), 0, 0
-		if err := store.Save(s); err != nil {
+		if err := store.Save(persistence.Snapshot{Path: o.path, State: string(StateStopped)}); err != nil {
 			e.log.Error("saving state", "err", err)
 		}
 	}
@@ -149,7 +150,7 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 		opts.Clock = policy.SystemClock{}
 	}
 	e := &env{log: opts.Logger, clock: opts.Clock, hurry: opts.Hurry, reg: newRegistry(cfg.Tree, opts.Observer),
-		checkInterval: cfg.Settings.CheckInterval, pass: opts.Pass, reportFn: opts.Report}
+		checkInterval: cfg.Settings.CheckInterval, pass: opts.Pass, reportFn: opts.Report, instance: tagInstance(opts.StateDir)}
 	if opts.Pass {
 		e.checkInterval = 0 // a pass checks once, at start
 	}
@@ -165,12 +166,15 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 					ErrRootDown, root.GaveUpAt.Format(time.RFC3339), until.Format(time.RFC3339), cfg.Tree.Period)
 			}
 		}
-		e.prior = &prior{snaps: snaps}
-		e.reg.restore(snaps)
+		// Decided before any actor runs: the actors take their snapshots
+		// out of the same map as they start.
+		empty, orphans := e.takeOverAll(cfg.Tree, snaps)
+		e.prior = &prior{snaps: snaps, empty: empty}
+		e.reg.restore(snaps, opts.Pass)
 		if opts.Pass {
-			e.stopOrphans(opts.Store, snaps)
+			e.stopOrphans(opts.Store, orphans)
 		} else {
-			go e.stopOrphans(opts.Store, snaps)
+			go e.stopOrphans(opts.Store, orphans)
 		}
 		log := e.log
 		e.saver = newSaver(opts.Store, e.reg, func(err error) { log.Error("saving state", "err", err) })

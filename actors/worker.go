@@ -162,6 +162,7 @@ func (w *processWorker) started(ctx actor.Context, ready bool) {
 // the last pass and found gone is a failure of the child.
 func (w *processWorker) adopt(ctx actor.Context) bool {
 	snap, had := w.env.prior.take(w.node.Path)
+	w.emptyGroups(snap)
 	if had && w.env.pass && !w.guard && w.node.Restart == policy.Temporary && snap.Pid <= 0 && snap.PidStart != 0 {
 		// ran in an earlier pass and has ended: done for good
 		w.info.update(func(ni *nodeInfo) {
@@ -295,6 +296,7 @@ func (w *processWorker) spec() (proc.Spec, error) {
 		return proc.Spec{}, err
 	}
 	return proc.Spec{
+		Tag:        w.env.tagOf(n.Path),
 		Argv:       n.Command,
 		Dir:        n.Dir,
 		Env:        env,

@@ -23,6 +23,10 @@ type Snapshot struct {
 	// Restarts is a supervisor's restart history, by wall-clock time. The
 	// store keeps what it is given: the supervisor prunes it to its period.
 	Restarts []time.Time `json:"restarts,omitempty"`
+	// Restarted is when the node itself was restarted by its supervisor
+	// within that supervisor's current period (a supervisor that starts
+	// afresh forgets them): what `tree` shows as the node's restarts.
+	Restarted []time.Time `json:"restarted,omitempty"`
 	// LastExit describes the last exit ("exit status 1", "signal: killed").
 	LastExit   string    `json:"last_exit,omitzero"`
 	LastExitAt time.Time `json:"last_exit_at,omitzero"`

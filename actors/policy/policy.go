@@ -200,7 +200,3 @@ func (s *Supervisor) Budget() int {
 func (s *Supervisor) SetRestarts(ts []time.Time) {
 	s.restarts = append(s.restarts[:0], ts...)
 }
-
-// Reset forgets the history: a supervisor restarted by its parent starts
-// fresh.
-func (s *Supervisor) Reset() { s.restarts = s.restarts[:0] }

@@ -132,10 +132,6 @@ func TestPersistedHistory(t *testing.T) {
 	if got := s.ChildExited(kids(Permanent), 0, true).Kind; got != GiveUp {
 		t.Fatalf("got %v, want give up", got)
 	}
-	s.Reset()
-	if got := s.Budget(); got != 2 {
-		t.Fatalf("budget after reset got %d, want 2", got)
-	}
 }
 
 func TestParse(t *testing.T) {

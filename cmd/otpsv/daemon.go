@@ -62,7 +62,7 @@ func runDaemon(c *cli.Context) error {
 	}
 
 	sigs := signalsFrom(c.Context)
-	tree, err := actors.Start(cfg, actors.Options{Logger: log, Hurry: sigs.hurry, Store: st})
+	tree, err := actors.Start(cfg, actors.Options{Logger: log, Hurry: sigs.hurry, Store: st, StateDir: dir})
 	if err != nil {
 		return exitWith(exitFailed, err)
 	}

@@ -73,7 +73,7 @@ func runPass(out io.Writer, cfg *config.Config, dir string, st *persistence.Stor
 		defer mu.Unlock()
 		fmt.Fprintf(out, "%s: %s\n", path, what)
 	}
-	tree, err := actors.Start(cfg, actors.Options{Logger: log, Store: st, Pass: true, Report: report})
+	tree, err := actors.Start(cfg, actors.Options{Logger: log, Store: st, Pass: true, Report: report, StateDir: dir})
 	if errors.Is(err, actors.ErrRootDown) {
 		return exitWith(exitFailed, err)
 	}
