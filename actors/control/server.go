@@ -1,14 +1,17 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -121,15 +124,14 @@ const (
 // holds the state_dir lock, so no live daemon owns it) and serves it until
 // Close.
 func Listen(path string, b Backend, info Info, log *slog.Logger) (*Server, error) {
-	_ = os.Remove(path)
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
+	return listen(path, b, info, log, ioDeadline)
+}
+
+// listen is Listen with the bound on reading a request and writing an
+// answer: tests shorten it to see a stalled client refused.
+func listen(path string, b Backend, info Info, log *slog.Logger, ioTimeout time.Duration) (*Server, error) {
+	ln, err := listenPrivate(path)
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		_ = ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	mux := http.NewServeMux()
@@ -145,6 +147,10 @@ func Listen(path string, b Backend, info Info, log *slog.Logger) (*Server, error
 		writeJSON(w, http.StatusOK, root)
 	})
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		if err := readEmpty(r.Body); err != nil {
+			writeBodyError(w, err)
+			return
+		}
 		rc := http.NewResponseController(w)
 		_ = rc.SetWriteDeadline(time.Now().Add(commandDeadline + time.Minute))
 		ctx, cancel := context.WithTimeout(r.Context(), commandDeadline)
@@ -166,15 +172,8 @@ func Listen(path string, b Backend, info Info, log *slog.Logger) (*Server, error
 	})
 	mux.HandleFunc("POST /v1/command", func(w http.ResponseWriter, r *http.Request) {
 		var req CommandRequest
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			code := http.StatusBadRequest
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				code = http.StatusRequestEntityTooLarge
-			}
-			writeError(w, code, fmt.Errorf("bad request: %w", err))
+		if err := decodeBody(r.Body, &req); err != nil {
+			writeBodyError(w, err)
 			return
 		}
 		switch req.Verb {
@@ -214,9 +213,9 @@ func Listen(path string, b Backend, info Info, log *slog.Logger) (*Server, error
 				return context.WithValue(ctx, peerKey{}, uid)
 			},
 			// A client that stalls must not hold a connection forever.
-			ReadHeaderTimeout: ioDeadline,
-			ReadTimeout:       ioDeadline,
-			WriteTimeout:      ioDeadline,
+			ReadHeaderTimeout: ioTimeout,
+			ReadTimeout:       ioTimeout,
+			WriteTimeout:      ioTimeout,
 			IdleTimeout:       time.Minute,
 			MaxHeaderBytes:    maxHeader,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -224,6 +223,52 @@ func Listen(path string, b Backend, info Info, log *slog.Logger) (*Server, error
 	}
 	go func() { _ = s.srv.Serve(s.ln) }()
 	return s, nil
+}
+
+// bindDir is the private directory the socket is bound in before it is
+// moved to its path. Its name is as long as SocketName's, so that a
+// state_dir whose socket path fits in sun_path's 108 bytes still fits.
+const bindDir = ".sockdir"
+
+// listenPrivate binds a unix socket that appears at path with mode 0600
+// and never with a wider one. bind(2) applies the umask, and the umask is
+// process-wide: narrowing it here would narrow every file and directory
+// created meanwhile by other goroutines, and the umask of every worker
+// forked meanwhile. Instead the socket is bound in a fresh 0700 directory
+// that no one else can enter, given its mode there, and renamed into
+// place (a rename, atomic, also replaces a stale socket).
+func listenPrivate(path string) (net.Listener, error) {
+	dir := filepath.Join(filepath.Dir(path), bindDir)
+	// A leftover of a daemon killed between bind and rename: ours (the
+	// caller holds the state_dir lock).
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	// The umask may have taken the owner's own bits.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(dir, "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	// The listener knows the socket by its bind name, which is gone once
+	// renamed: Close removes the socket at its real path.
+	ln.SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
 
 // Close stops serving and removes the socket.
@@ -274,6 +319,67 @@ func peerUID(c net.Conn) (int, error) {
 		err = cerr
 	}
 	return uid, err
+}
+
+// errTrailingData is a request body with more than white space after its
+// JSON value; errUnexpectedBody a body where none is expected.
+var (
+	errTrailingData   = errors.New("data after the JSON value")
+	errUnexpectedBody = errors.New("this request takes no body")
+)
+
+// decodeBody decodes a request body that must hold exactly one JSON value
+// and be complete. The body is read to its end before anything is carried
+// out: a command followed by junk, or in a body cut short (a chunked body
+// without its last chunk, fewer bytes than Content-Length, a client gone)
+// may not be the command the client meant, so it is refused.
+func decodeBody(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	var extra json.RawMessage
+	err := dec.Decode(&extra)
+	var syntax *json.SyntaxError
+	switch {
+	case err == io.EOF: // io.EOF itself: the body ended cleanly
+		return nil
+	case err == nil:
+		return errTrailingData
+	case errors.As(err, &syntax):
+		return fmt.Errorf("%w: %w", errTrailingData, err)
+	default:
+		return fmt.Errorf("incomplete body: %w", err)
+	}
+}
+
+// readEmpty reads a body that must be empty but for white space, to its
+// end.
+func readEmpty(body io.Reader) error {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return fmt.Errorf("incomplete body: %w", err)
+	}
+	if len(bytes.TrimSpace(b)) > 0 {
+		return errUnexpectedBody
+	}
+	return nil
+}
+
+// writeBodyError answers a request whose body was refused: 413 when it was
+// too big, 400 otherwise.
+func writeBodyError(w http.ResponseWriter, err error) {
+	code := http.StatusBadRequest
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		code = http.StatusRequestEntityTooLarge
+	}
+	// A body that stalled until the read deadline leaves the write
+	// deadline (which runs from the end of the headers) about as spent:
+	// the client is still told why.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(ioDeadline))
+	writeError(w, code, fmt.Errorf("bad request: %w", err))
 }
 
 type errorBody struct {
