@@ -173,11 +173,28 @@ func (s *saver) mark(ni *nodeInfo) {
 	}
 }
 
+// saveDelay is how long the saver lets changes gather before it writes
+// them: a restart's save (and the store's open, after an idle close) then
+// comes after the new process's exec instead of competing with it for the
+// CPUs, and a burst (a thousand workers starting) is a few transactions.
+// What a kill -9 within it loses is observed anew by the next run: pids
+// by the workers' tags.
+const saveDelay = 50 * time.Millisecond
+
 func (s *saver) loop() {
 	defer close(s.done)
+	delay := time.NewTimer(saveDelay)
+	delay.Stop()
 	for {
 		select {
 		case <-s.kick:
+			delay.Reset(saveDelay)
+			select {
+			case <-delay.C:
+			case <-s.quit:
+				s.flush()
+				return
+			}
 			s.flush()
 		case <-s.quit:
 			s.flush()
@@ -186,10 +203,9 @@ func (s *saver) loop() {
 	}
 }
 
-// saveNow writes one node at once, on the caller's goroutine: a worker
-// that just forked records its pid before anything else happens, so that
-// a kill -9 of otpsv right after the fork cannot lose it (and the next
-// run cannot start a duplicate).
+// saveNow writes one node at once, on the caller's goroutine: what must
+// be safe before otpsv answers or goes on (an operator's stop; a pass's
+// start, before its line is printed).
 func (s *saver) saveNow(ni *nodeInfo) {
 	if s == nil {
 		return

@@ -214,11 +214,13 @@ func (r *registry) why(n *config.Node, parent *config.Node, now time.Time) *cont
 	return w
 }
 
+// setAdminStopped records an operator's stop or start, saved at once: it
+// must outlive a kill -9 of otpsv that follows the operator's answer.
 func (ni *nodeInfo) setAdminStopped(v bool) {
 	ni.mu.Lock()
 	ni.adminStopped = v
 	ni.mu.Unlock()
-	ni.saver.mark(ni)
+	ni.saver.saveNow(ni)
 }
 
 func (ni *nodeInfo) isAdminStopped() bool {

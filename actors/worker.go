@@ -112,18 +112,18 @@ func (w *processWorker) start(ctx actor.Context) {
 	}
 	w.info.setStarted(state, p.Pid, st)
 	w.env.log.Info("started", "node", w.node.Path, "pid", p.Pid)
-	// The daemon's supervisor hears before the pid is saved, so that the
-	// next sibling's fork overlaps the save (which still happens on this
-	// goroutine, at once). A pass prints a line per start, in start order,
-	// and only once the pid is safe: it saves first.
-	if !w.env.pass {
-		w.started(ctx, len(w.node.Status) == 0)
-	}
-	w.env.saver.saveNow(w.info)
-	w.env.report(w.node.Path, fmt.Sprintf("started (pid %d): %s", p.Pid, reason))
 	if w.env.pass {
-		w.started(ctx, len(w.node.Status) == 0)
+		// A pass prints a line per start, in start order, once the pid
+		// is saved.
+		w.env.saver.saveNow(w.info)
+		w.env.report(w.node.Path, fmt.Sprintf("started (pid %d): %s", p.Pid, reason))
+	} else {
+		// The daemon saves the pid in the background, after the new
+		// process's exec rather than competing with it: until then the
+		// process is known by its tag (see decideTakeOver).
+		w.info.saver.mark(w.info)
 	}
+	w.started(ctx, len(w.node.Status) == 0)
 	w.watch(ctx)
 	if len(w.node.Status) == 0 {
 		return
