@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -22,6 +23,12 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
 		os.Exit(m.Run())
+	case "save-die":
+		saveAndDie(os.Getenv("STATE_DIR"), os.Getenv("TAG"))
+	case "open-loop":
+		openLoop(os.Getenv("STATE_DIR"))
+	case "hold-lock":
+		holdLock(os.Getenv("STATE_DIR"), os.Stdout)
 	case "save-loop":
 		if err := saveLoop(os.Getenv("STATE_DIR"), os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -164,4 +171,106 @@ func TestKillMidSave(t *testing.T) {
 		}
 		t.Logf("round %d: killed after commit %d, store holds %d", round, last, got)
 	}
+}
+
+// saveAndDie is the "save-die" helper: it commits crashNodes snapshots
+// tagged tag and dies by SIGKILL without closing the store, so that the
+// commit is in Badger's memtable file only and the next Open replays it.
+func saveAndDie(dir, tag string) {
+	s, err := Open(dir)
+	if err == nil {
+		err = s.Save(samples(crashNodes, tag)...)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println("saved")
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
+}
+
+// openLoop is the "open-loop" helper: it opens the store, reads it and
+// closes it, as a pass or a query does, until killed.
+func openLoop(dir string) {
+	for {
+		s, err := Open(dir)
+		if err == nil {
+			_, err = s.All()
+			if cerr := s.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+}
+
+// TestKillMidOpen kills processes opening the store at random moments,
+// most of them while Badger replays a memtable a kill -9 left and creates
+// its files, and wants the next Open to succeed every time with the last
+// commit intact: a half-finished open is not damage.
+func TestKillMidOpen(t *testing.T) {
+	t.Parallel()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	rounds := 60
+	if testing.Short() {
+		rounds = 10
+	}
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	helper := func(name string, env ...string) *exec.Cmd {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(append(os.Environ(), helperEnv+"="+name, "STATE_DIR="+dir), env...)
+		return cmd
+	}
+	for round := range rounds {
+		tag := "round" + strconv.Itoa(round)
+		out, err := helper("save-die", "TAG="+tag).Output()
+		if string(out) != "saved\n" {
+			t.Fatalf("round %d: save-die helper: %q, %v", round, out, err)
+		}
+		// The kill lands anywhere from the helper's start-up to its
+		// second or third open; Open takes some 10-50 ms.
+		cmd := helper("open-loop")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rnd.IntN(80_000)) * time.Microsecond) // the moment of the kill, not a wait for anything
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		if stderr.Len() > 0 {
+			t.Fatalf("round %d: open-loop helper failed before the kill: %s", round, stderr.String())
+		}
+
+		s, err := Open(dir)
+		if err != nil {
+			t.Fatalf("round %d: open after a kill -9 during open: %v", round, err)
+		}
+		all, err := s.All()
+		if cerr := s.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if len(all) != crashNodes {
+			t.Fatalf("round %d: %d snapshots, want %d", round, len(all), crashNodes)
+		}
+		for p, sn := range all {
+			if sn.State != tag {
+				t.Fatalf("round %d: %s holds %q, want %q (the last commit)", round, p, sn.State, tag)
+			}
+		}
+	}
+	// Real damage is still damage.
+	corruptMagic(t, dir)
+	wantDamaged(t, dir, false)
 }

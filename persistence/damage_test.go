@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -42,8 +43,10 @@ func tables(t *testing.T, dir string) []string {
 }
 
 // wantDamaged opens dir twice and wants ErrDamaged naming dir both times:
-// a refused open must not leave the store looking healthy.
-func wantDamaged(t *testing.T, dir string) {
+// a refused open must not leave the store looking healthy. readable says
+// whether the store still opens and can be read (only the generation file
+// disagrees): then the error must not advise moving it aside.
+func wantDamaged(t *testing.T, dir string, readable bool) {
 	t.Helper()
 	for range 2 {
 		s, err := Open(dir)
@@ -58,6 +61,12 @@ func wantDamaged(t *testing.T, dir string) {
 		}
 		if de.Dir != dir {
 			t.Errorf("damaged dir: got %q, want %q", de.Dir, dir)
+		}
+		if de.Readable != readable {
+			t.Errorf("readable: got %v, want %v", de.Readable, readable)
+		}
+		if aside := strings.Contains(err.Error(), "move it aside"); aside == readable {
+			t.Errorf("advice to move it aside: %v, want %v: %v", aside, !readable, err)
 		}
 		t.Log(err)
 	}
@@ -82,6 +91,8 @@ func TestOpenDamaged(t *testing.T) {
 		damage func(*testing.T, string)
 		// tablesKept: Open must refuse before Badger deletes the tables.
 		tablesKept bool
+		// readable: Badger opens what is left, and it can be read.
+		readable bool
 	}{
 		{name: "manifest deleted", tablesKept: true, damage: func(t *testing.T, dir string) {
 			if err := os.Remove(manifest(dir)); err != nil {
@@ -93,6 +104,7 @@ func TestOpenDamaged(t *testing.T) {
 		{name: "manifest truncated to its header", damage: truncate(func(int64) int64 { return 8 })},
 		{name: "manifest truncated by one byte", damage: truncate(func(n int64) int64 { return n - 1 })},
 		{name: "manifest truncated to half", damage: truncate(func(n int64) int64 { return n / 2 })},
+		{name: "manifest magic corrupted", tablesKept: true, damage: corruptMagic},
 		{name: "manifest garbage", tablesKept: true, damage: func(t *testing.T, dir string) {
 			if err := os.WriteFile(manifest(dir), []byte("this is not a badger manifest at all\n"), 0o600); err != nil {
 				t.Fatal(err)
@@ -125,7 +137,7 @@ func TestOpenDamaged(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "generation file garbage", tablesKept: true, damage: func(t *testing.T, dir string) {
+		{name: "generation file garbage", tablesKept: true, readable: true, damage: func(t *testing.T, dir string) {
 			if err := os.WriteFile(filepath.Join(dir, GenerationFile), []byte("{\x00"), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -140,10 +152,147 @@ func TestOpenDamaged(t *testing.T) {
 			if tt.tablesKept {
 				before = tables(t, dir)
 			}
-			wantDamaged(t, dir)
+			wantDamaged(t, dir, tt.readable)
 			for _, f := range before {
 				if _, err := os.Stat(f); err != nil {
 					t.Errorf("table left behind by the refused open: %v", err)
+				}
+			}
+			if tt.readable {
+				wantAdviceWorks(t, dir, "d")
+			}
+		})
+	}
+}
+
+// wantAdviceWorks follows the advice given for a readable store (remove
+// the generation file) and wants the store to open holding the snapshots
+// of the commit tagged tag.
+func wantAdviceWorks(t *testing.T, dir, tag string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(dir, GenerationFile)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatalf("open after removing %s: %v", GenerationFile, err)
+	}
+	all, err := s.All()
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 20 {
+		t.Fatalf("got %d snapshots, want 20", len(all))
+	}
+	for p, sn := range all {
+		if sn.State != tag {
+			t.Fatalf("%s holds %q, want %q", p, sn.State, tag)
+		}
+	}
+}
+
+// TestOpenOlderThanGeneration: a store put back from a copy taken two
+// commits ago opens, but holds fewer commits than the generation file
+// records: damage, and since what it holds can be read, the advice is not
+// to throw it away.
+func TestOpenOlderThanGeneration(t *testing.T) {
+	t.Parallel()
+	dir := populated(t, 2)
+	backup := filepath.Join(t.TempDir(), "backup")
+	copyDir(t, dir, backup)
+	for _, tag := range []string{"x", "y"} {
+		s, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Save(samples(20, tag)...); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen, err := os.ReadFile(filepath.Join(dir, GenerationFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	copyDir(t, backup, dir)
+	if err := os.WriteFile(filepath.Join(dir, GenerationFile), gen, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantDamaged(t, dir, true)
+	wantAdviceWorks(t, dir, "b")
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// corruptMagic flips a bit of the MANIFEST's magic number.
+func corruptMagic(t *testing.T, dir string) {
+	t.Helper()
+	name := filepath.Join(dir, badger.ManifestFilename)
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x01
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOpenAfterHalfFinishedOpen: the files a kill -9 leaves in the middle
+// of Badger's open (an empty memtable or value-log file, created but not
+// yet sized) are not damage: Open succeeds with every commit there.
+func TestOpenAfterHalfFinishedOpen(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"099999.mem", "099999.vlog"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := populated(t, 3)
+			if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(dir)
+			if err != nil {
+				t.Fatalf("open: %v", err)
+			}
+			all, err := s.All()
+			if cerr := s.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != 20 {
+				t.Fatalf("got %d snapshots, want 20", len(all))
+			}
+			for p, sn := range all {
+				if sn.State != "c" {
+					t.Fatalf("%s holds %q, want the last commit's %q", p, sn.State, "c")
 				}
 			}
 		})

@@ -17,24 +17,35 @@
 // supervised process is gone anyway.
 //
 // Badger takes an exclusive flock on the directory, even to read: only
-// the otpsv that owns the state_dir opens the store; other commands ask
-// it over its socket. Open reports a held store as ErrLocked.
+// the otpsv that holds the state_dir's lock opens the store. That is its
+// owner (AcquireLock: a daemon, a pass, a direct node command) or, when
+// no daemon runs, a query reading the saved state for a moment
+// (AcquireReadLock). An owner waits a reader out; a reader never waits
+// for an owner. Open reports a held store as ErrLocked.
 //
 // # Damage
 //
-// Open returns an error wrapping ErrDamaged, naming the directory and
-// saying to move it aside, when:
-//   - Badger refuses the store (bad MANIFEST, a table failing its
+// Open returns an error wrapping ErrDamaged, naming the directory, when:
+//   - Badger refuses the store twice (bad MANIFEST, a table failing its
 //     checksum, a table the MANIFEST lists but the directory lacks);
 //   - a table is truncated (Badger itself would panic in a goroutine of
 //     its own and kill the process; Open checks the tables first);
-//   - the store holds fewer commits than GenerationFile records. Badger
-//     opens a store whose MANIFEST was deleted or truncated silently,
-//     empty or without its newest tables; the generation file, written at
-//     the first commit and at every Close, is what notices. A missing MANIFEST is caught
-//     before Badger runs, so the table files are left for inspection; a
-//     truncated one only afterwards, once Badger has deleted the tables it
-//     no longer knows.
+//   - the store holds fewer commits than GenerationFile records, or that
+//     file is unreadable. Badger opens a store whose MANIFEST was deleted
+//     or truncated silently, empty or without its newest tables; the
+//     generation file, written at the first commit and at every Close, is
+//     what notices. A missing MANIFEST is caught before Badger runs, so
+//     the table files are left for inspection; a truncated one only
+//     afterwards, once Badger has deleted the tables it no longer knows.
+//
+// The error says to move the store aside only when its data cannot be
+// read; when Badger opens it and it holds data (DamagedError.Readable),
+// it says to remove the generation file instead, which keeps every pid.
+//
+// A kill -9 during an earlier Open is not damage: Badger creates its
+// memtable and value-log files empty and then sizes them, and refuses an
+// empty one it finds. Open removes those (they never held data) before
+// Badger runs, and tries again an open Badger refused once.
 //
 // Not detected: damage to the generation file and Badger's files alike
 // (a directory wiped but for a few files reads as a new store), and a

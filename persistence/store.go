@@ -22,7 +22,8 @@ var ErrNotFound = errors.New("not found")
 
 // ErrDamaged is returned by Open when the store cannot be trusted: Badger
 // refused to open it, or it opened with less than was committed to it
-// (see GenerationFile). The way out is to move the directory aside.
+// (see GenerationFile). What is left of a kill -9 during an earlier Open
+// is not damage: Open clears it (see clearHalfOpen) and opens the store.
 var ErrDamaged = errors.New("state store is damaged")
 
 // ErrClosed is returned by a Store's methods after Close.
@@ -33,6 +34,11 @@ type DamagedError struct {
 	Dir    string // the store directory
 	Reason string // what is wrong, for the operator
 	Err    error  // the underlying error (Badger's), if any
+	// Readable: Badger opens the store and what it holds can be read;
+	// only GenerationFile disagrees with it (the file is unreadable, or
+	// the store lost its latest commits). Moving the store aside would
+	// throw away every pid it still holds.
+	Readable bool
 }
 
 func (e *DamagedError) Error() string {
@@ -40,7 +46,11 @@ func (e *DamagedError) Error() string {
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}
-	return msg + fmt.Sprintf("; move it aside (mv %s %s.damaged) to start with empty state", e.Dir, e.Dir)
+	if e.Readable {
+		return msg + fmt.Sprintf("; the store itself opens: to go on with what it holds, remove %s (otpsv writes it anew)",
+			filepath.Join(e.Dir, GenerationFile))
+	}
+	return msg + fmt.Sprintf("; its data cannot be read: move it aside (mv %s %s.damaged) to start with empty state", e.Dir, e.Dir)
 }
 
 // Unwrap makes errors.Is(err, ErrDamaged) work, and reaches Badger's
@@ -133,8 +143,10 @@ type Store struct {
 
 // Open opens the store in dir (state_dir/state), creating it (mode 0700)
 // if needed. An error wraps ErrLocked when another process has it open
-// (or this one does), and ErrDamaged when the store is damaged; the
-// latter names the directory and says to move it aside.
+// (or this one does), and ErrDamaged when the store is damaged (a
+// *DamagedError naming the directory, and saying to move it aside only
+// when its data cannot be read). What a kill -9 during an earlier Open
+// left is cleared first, and is not damage.
 func Open(dir string) (*Store, error) {
 	// flock belongs to the open file description, and a child being forked
 	// at that instant (a worker otpsv starts) holds a copy of every fd until
@@ -161,11 +173,18 @@ func open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open state store: %w", err)
 	}
-	fileGen, hasFile, fresh, err := precheck(dir)
+	fileGen, hasFile, fresh, genErr, err := precheck(dir)
 	if err != nil {
 		return nil, err
 	}
 	db, err := openBadger(badgerOptions(dir))
+	var pe *panicError
+	if err != nil && !fresh && !errors.As(err, &pe) && !held(dir) {
+		// Badger finishes some of what an open cut short by a kill -9
+		// left undone and refuses the store all the same: the same open
+		// again succeeds. Only a store refused twice is damaged.
+		db, err = openBadger(badgerOptions(dir))
+	}
 	if err != nil {
 		if held(dir) {
 			return nil, lockedError(dir)
@@ -181,6 +200,10 @@ func open(dir string) (*Store, error) {
 		_ = db.Close()
 		return nil, &DamagedError{Dir: dir, Reason: "cannot read its generation", Err: err}
 	}
+	if genErr != nil {
+		_ = db.Close()
+		return nil, &DamagedError{Dir: dir, Reason: "bad generation file", Err: genErr, Readable: dbGen > 0}
+	}
 	if hasFile && fileGen > dbGen {
 		_ = db.Close()
 		reason := fmt.Sprintf("it holds %d commits but %s records %d, so Badger lost data (deleted or truncated MANIFEST, or removed tables)",
@@ -189,7 +212,7 @@ func open(dir string) (*Store, error) {
 			reason = fmt.Sprintf("it opened empty but %s records %d commits (deleted or truncated MANIFEST?)",
 				GenerationFile, fileGen)
 		}
-		return nil, &DamagedError{Dir: dir, Reason: reason}
+		return nil, &DamagedError{Dir: dir, Reason: reason, Readable: dbGen > 0}
 	}
 	s.gen = dbGen
 	if hasFile {
@@ -206,54 +229,97 @@ func open(dir string) (*Store, error) {
 
 // precheck looks at dir before Badger does, under the same lock Badger
 // takes, because Badger, opening a store whose MANIFEST is gone, makes a
-// new empty one and deletes the tables it no longer knows.
-func precheck(dir string) (fileGen uint64, hasFile, fresh bool, err error) {
+// new empty one and deletes the tables it no longer knows. An unreadable
+// generation file is returned as genErr when the store has a MANIFEST:
+// whether what the store holds can be read is for Badger to tell.
+func precheck(dir string) (fileGen uint64, hasFile, fresh bool, genErr, err error) {
 	f, err := os.Open(dir)
 	if err != nil {
-		return 0, false, false, fmt.Errorf("open state store: %w", err)
+		return 0, false, false, nil, fmt.Errorf("open state store: %w", err)
 	}
 	defer f.Close() // releases the flock
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return 0, false, false, lockedError(dir)
+			return 0, false, false, nil, lockedError(dir)
 		}
-		return 0, false, false, fmt.Errorf("open state store %s: %w", dir, err)
+		return 0, false, false, nil, fmt.Errorf("open state store %s: %w", dir, err)
 	}
-	fileGen, hasFile, err = readGeneration(dir)
-	if err != nil {
-		return 0, false, false, &DamagedError{Dir: dir, Reason: "bad generation file", Err: err}
+	fileGen, hasFile, genErr = readGeneration(dir)
+	if err := clearHalfOpen(dir); err != nil {
+		return 0, false, false, nil, fmt.Errorf("open state store %s: %w", dir, err)
 	}
 	_, err = os.Stat(filepath.Join(dir, badger.ManifestFilename))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		fresh = true
+		if genErr != nil {
+			return 0, false, false, nil, &DamagedError{Dir: dir, Reason: "bad generation file, and no MANIFEST", Err: genErr}
+		}
 		if hasFile && fileGen > 0 {
-			return 0, false, false, &DamagedError{Dir: dir, Reason: fmt.Sprintf(
+			return 0, false, false, nil, &DamagedError{Dir: dir, Reason: fmt.Sprintf(
 				"its MANIFEST is missing but %s records %d commits (the table files are left as they are)",
 				GenerationFile, fileGen)}
 		}
 	case err != nil:
-		return 0, false, false, fmt.Errorf("open state store %s: %w", dir, err)
+		return 0, false, false, nil, fmt.Errorf("open state store %s: %w", dir, err)
 	default:
 		// An existing store Badger cannot write to would fail below with
 		// an error that reads like damage; say what it is instead.
 		const wOK, xOK = 2, 1 // access(2) modes
 		if err := syscall.Access(dir, wOK|xOK); err != nil {
-			return 0, false, false, fmt.Errorf("open state store %s: %w", dir, &fs.PathError{Op: "access", Path: dir, Err: err})
+			return 0, false, false, nil, fmt.Errorf("open state store %s: %w", dir, &fs.PathError{Op: "access", Path: dir, Err: err})
 		}
 		if err := checkTables(dir); err != nil {
-			return 0, false, false, &DamagedError{Dir: dir, Reason: "a table does not open", Err: err}
+			return 0, false, false, nil, &DamagedError{Dir: dir, Reason: "a table does not open", Err: err}
 		}
 	}
-	return fileGen, hasFile, fresh, nil
+	return fileGen, hasFile, fresh, genErr, nil
 }
+
+// clearHalfOpen removes what a kill -9 during an earlier Open (or a
+// Close) leaves behind that holds no committed data and that Badger
+// refuses: empty memtable (.mem) and value-log (.vlog) files. Badger
+// creates each of them empty, then sizes it and writes its header; killed
+// in between, it leaves an empty file, and the next open, finding it,
+// sizes it and fails ("Create a new file"). An empty file has never held
+// an entry. Everything else a cut-short open leaves, Badger copes with: a
+// MANIFEST or KEYREGISTRY is replaced by renaming a complete temporary
+// file, a table is written and synced before the MANIFEST names it (and
+// tables it does not name are deleted), a memtable or value-log file that
+// was sized but not given its header replays as empty. The caller holds
+// the directory's lock.
+func clearHalfOpen(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || (!strings.HasSuffix(name, ".mem") && !strings.HasSuffix(name, ".vlog")) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || fi.Size() != 0 {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// panicError is a panic of Badger's, recovered.
+type panicError struct{ v any }
+
+func (e *panicError) Error() string { return fmt.Sprintf("badger panicked: %v", e.v) }
 
 // openBadger is badger.Open, turning a panic into an error: Badger
 // panics on some damaged files.
 func openBadger(opt badger.Options) (db *badger.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("badger panicked: %v", r)
+			db, err = nil, &panicError{v: r}
 		}
 	}()
 	return badger.Open(opt)
@@ -270,8 +336,19 @@ func held(dir string) bool {
 	return errors.Is(syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB), syscall.EWOULDBLOCK)
 }
 
+// lockedError names the holder of dir's flock: the process /proc/locks
+// gives (Badger writes its pid into its LOCK file only after taking the
+// flock, so the file may be empty or stale), else the LOCK file's.
 func lockedError(dir string) error {
-	return &LockedError{Dir: dir, Pid: pidIn(filepath.Join(dir, badgerLockPid))}
+	pid := 0
+	if f, err := os.Open(dir); err == nil {
+		pid = lockHolderPid(f)
+		_ = f.Close()
+	}
+	if pid == 0 {
+		pid = pidIn(filepath.Join(dir, badgerLockPid))
+	}
+	return &LockedError{Dir: dir, Pid: pid, Role: Owner}
 }
 
 // Close writes what is pending and closes the store. It is safe to call

@@ -2,6 +2,8 @@ package test
 
 import (
 	"fmt"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -47,4 +49,53 @@ func TestSupervisorExpectedStoppedReachesServices(t *testing.T) {
 		t.Errorf("otpsv status: exit %d, want 0 (all as expected)", code)
 	}
 	d.stop()
+}
+
+// TestRestartCountsAgree: one definition of a node's restarts everywhere,
+// restarts in its running supervisor's current period: `tree`, `check`
+// and `why` agree live, after a daemon restart (a fresh supervisor, a
+// fresh count), and from the saved state with no daemon.
+func TestRestartCountsAgree(t *testing.T) {
+	begin(t)
+	ws := newPassWorkspace(t)
+	cfg := ws.config(fmt.Sprintf(`tree:
+  name: site
+  intensity: 10
+  period: 1h
+  children:
+    - name: a
+      command: %s
+`, ws.cmd("a")))
+	agree := func(when string, want int) {
+		t.Helper()
+		n := ws.ctlTreeJSON().find("site/a")
+		why := ws.ctlWhyOf("site/a")
+		if n.Restarts != want || why.Used != want || why.Node.Restarts != want {
+			t.Errorf("%s: tree says restarts=%d, why says restarts=%d and %d used; want %d everywhere", when, n.Restarts, why.Node.Restarts, why.Used, want)
+		}
+		if r := ws.ctl("check"); !strings.Contains(r.stdout, fmt.Sprintf("restarts=%d", want)) {
+			t.Errorf("%s: check says %q, want restarts=%d in its perfdata", when, r.stdout, want)
+		}
+	}
+	d := ws.startDaemon(cfg)
+	pid := d.waitReady("a", 1).pid
+	for i := 2; i <= 4; i++ {
+		ws.killWorker(pid, "a")
+		pid = d.waitReady("a", i).pid
+	}
+	ws.ctlWaitTree("a running", func(root *ctlNode) bool { return root.find("site/a").Pid != nil && root.find("site/a").pid() == pid })
+	agree("live", 3)
+
+	d.signal(syscall.SIGKILL)
+	d.wait(exitGuard)
+	agree("saved, after a kill -9", 3)
+	d = ws.startDaemon(cfg)
+	waitFor(t, d.events, is("tree started"))
+	agree("after a daemon restart", 0)
+	ws.killWorker(pid, "a")
+	pid = d.waitReady("a", 5).pid
+	ws.ctlWaitTree("a running", func(root *ctlNode) bool { return root.find("site/a").pid() == pid })
+	agree("live, after one more kill", 1)
+	d.stop()
+	agree("saved, after the stop", 1)
 }

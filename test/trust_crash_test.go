@@ -121,6 +121,24 @@ func TestKill9LoopNoDuplicates(t *testing.T) {
 	}
 	d.signal(syscall.SIGKILL)
 	d.wait(exitGuard)
+	// live is each worker's process.
+	live := func() map[string]int {
+		out := map[string]int{}
+		for _, n := range names {
+			if pids := w.workers(n); len(pids) == 1 {
+				out[n] = pids[0]
+			}
+		}
+		return out
+	}
+	// kept is each worker's process that the saved state records: no
+	// later save may lose it while the process runs, whatever moment an
+	// otpsv is killed at (item 4). A pid not saved yet is found by its tag.
+	// A whole pass first: it saves every pid.
+	if r := w.oneshot(cfg); r.code != 0 {
+		t.Fatalf("oneshot: exit %d: %s", r.code, r.stderr)
+	}
+	kept := w.shownPids(cfg, names)
 	for i := range 16 {
 		delay := time.Duration(rand.IntN(50)) * time.Millisecond
 		if i%4 == 3 {
@@ -134,6 +152,18 @@ func TestKill9LoopNoDuplicates(t *testing.T) {
 			}
 		}
 		w.killWithin(cfg, i%2 == 0, delay)
+		saved, now := w.shownPids(cfg, names), live()
+		for _, n := range names {
+			if now[n] != 0 && now[n] == kept[n] && saved[n] != now[n] {
+				t.Errorf("kill %d (%s after %v): the saved state lost %s's pid %d (it shows %d)", i, map[bool]string{true: "daemon", false: "pass"}[i%2 == 0], delay, n, now[n], saved[n])
+			}
+		}
+		kept = map[string]int{}
+		for _, n := range names {
+			if now[n] != 0 && saved[n] == now[n] {
+				kept[n] = now[n]
+			}
+		}
 	}
 	d = w.startDaemon(cfg)
 	waitFor(t, d.events, is("tree started"))

@@ -14,6 +14,7 @@ import (
 	"github.com/otpsv/otpsv/actors"
 	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/config"
+	"github.com/otpsv/otpsv/persistence"
 )
 
 // queryStateDir finds the state_dir for verbs that only read state: the
@@ -33,31 +34,39 @@ func queryStateDir(c *cli.Context) (string, error) {
 	return cfg.ResolveStateDir("")
 }
 
-// fetchTree asks the running daemon for the tree at path ("" = root).
+// fetchTree asks the running daemon for the tree at path ("" = root), or
+// reads the last saved state when no daemon answers. A daemon that comes
+// up while the saved state is being read is asked instead.
 func fetchTree(c *cli.Context, path string) (*control.Node, error) {
 	dir, err := queryStateDir(c)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
-	defer cancel()
 	path = strings.Trim(path, "/")
-	n, err := control.NewClient(filepath.Join(dir, control.SocketName)).Tree(ctx, path)
-	var se *control.StatusError
-	if errors.As(err, &se) {
-		return nil, exitWith(exitFailed, err)
-	}
-	if !errors.Is(err, control.ErrNoDaemon) {
-		return n, err
-	}
-	// No daemon: the last saved state.
-	cfg, snaps, saved, err := savedState(c)
-	if err != nil {
-		return nil, err
+	client := control.NewClient(filepath.Join(dir, control.SocketName))
+	var (
+		cfg   *config.Config
+		snaps map[string]persistence.Snapshot
+		saved time.Time
+	)
+	for attempt := 0; ; attempt++ {
+		n, err := askTree(c.Context, client, path)
+		if !errors.Is(err, control.ErrNoDaemon) {
+			return n, err
+		}
+		cfg, snaps, saved, err = savedState(c)
+		if err == nil {
+			break
+		}
+		// A daemon that answered a moment ago and then went away again
+		// is not chased for ever.
+		if !errors.Is(err, errDaemonAnswers) || attempt == 2 {
+			return nil, err
+		}
 	}
 	fmt.Fprintf(c.App.ErrWriter, "otpsv: no daemon is running; state saved %s ago (%s)\n",
 		fmtDuration(time.Since(saved)), saved.Local().Format(time.DateTime))
-	n = savedTree(cfg, snaps)
+	n := savedTree(cfg, snaps)
 	// Services are asked now: their state may have changed since it was
 	// saved, and no daemon is watching them.
 	probes := actors.ProbeServices(cfg.Tree, nil)
@@ -76,6 +85,18 @@ func fetchTree(c *cli.Context, path string) (*control.Node, error) {
 		}
 	}
 	return n, nil
+}
+
+// askTree asks the daemon for the tree at path.
+func askTree(ctx context.Context, client *control.Client, path string) (*control.Node, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	n, err := client.Tree(ctx, path)
+	var se *control.StatusError
+	if errors.As(err, &se) {
+		return nil, exitWith(exitFailed, err)
+	}
+	return n, err
 }
 
 // asExpected reports whether a node is in the state it should be in.

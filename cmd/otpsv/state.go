@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -17,26 +18,58 @@ import (
 // StoreDir is where the Badger store lives inside state_dir.
 const storeDir = "state"
 
-// lockState takes the state_dir's lock, waiting up to wait for a oneshot
-// pass that holds it (passes are short); a daemon's hold is reported at
-// once, with its pid.
-func lockState(dir string, wait time.Duration) (*persistence.Lock, error) {
-	deadline := time.Now().Add(wait)
+// startupWait bounds how long a query that finds the state_dir owned waits
+// for its owner: a daemon starting up listens on its socket moments after
+// it takes the lock, and a oneshot pass ends.
+const startupWait = 5 * time.Second
+
+// errDaemonAnswers says that a daemon started answering on the socket
+// while a query waited to read the saved state: the query should ask it.
+var errDaemonAnswers = errors.New("a daemon started answering while the saved state was being read")
+
+// readLock takes the state_dir's lock to read the saved state. Held by
+// its owner, it waits up to startupWait for the owner to let go (a pass)
+// or to answer on the socket (a daemon starting up: errDaemonAnswers). It
+// never makes an owner fail: the reader's hold is brief, and an owner
+// waits it out (see persistence.AcquireLock).
+func readLock(ctx context.Context, dir string) (*persistence.Lock, error) {
+	sock := filepath.Join(dir, control.SocketName)
+	client := control.NewClient(sock)
+	deadline := time.Now().Add(startupWait)
 	for {
-		l, err := persistence.AcquireLock(dir)
-		if err == nil || !errors.Is(err, persistence.ErrLocked) || time.Now().After(deadline) {
-			if errors.Is(err, persistence.ErrLocked) {
-				return nil, exitWith(exitTempErr, err)
+		l, err := persistence.AcquireReadLock(dir)
+		var le *persistence.LockedError
+		if err == nil || !errors.As(err, &le) {
+			if err != nil {
+				return nil, exitWith(exitFailed, err)
 			}
-			return l, err
+			return l, nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		if le.Role == persistence.Owner && daemonAnswers(ctx, client) {
+			return nil, exitWith(exitTempErr, fmt.Errorf("%w (pid %d); ask again", errDaemonAnswers, le.Pid))
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if le.Role == persistence.Owner {
+				err = fmt.Errorf("%w, which did not answer on %s within %v (a oneshot pass, or a daemon still starting)", err, sock, startupWait)
+			}
+			return nil, exitWith(exitTempErr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// daemonAnswers reports whether a daemon answers on the socket.
+func daemonAnswers(ctx context.Context, client *control.Client) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := client.Info(ctx)
+	return err == nil
 }
 
 // ownState resolves and creates the state_dir and takes its lock, as the
 // one otpsv acting on it (a daemon, a pass, a direct node command); held by
-// another, that is exit status 75, naming the holder's pid.
+// another owner, that is exit status 75, naming the holder's pid. A query
+// reading the saved state is waited out, never a reason to fail.
 func ownState(c *cli.Context, cfg *config.Config) (string, *persistence.Lock, error) {
 	dir, err := stateDir(c, cfg)
 	if err != nil {
@@ -94,7 +127,7 @@ func savedTree(cfg *config.Config, snaps map[string]persistence.Snapshot) *contr
 		if n.Type == config.Process && out.State == "stopped" && n.Restart.String() != "permanent" && !s.LastExitAt.IsZero() {
 			out.Done = true
 		}
-		out.Restarts = restartsIn(s.History, periodOf(cfg.Tree, n))
+		out.Restarts = inPeriod(s.Restarted, periodOf(cfg.Tree, n))
 		stopped = stopped || s.AdminStopped
 		if stopped {
 			out.Expected = config.Stopped.String()
@@ -108,7 +141,8 @@ func savedTree(cfg *config.Config, snaps map[string]persistence.Snapshot) *contr
 }
 
 // savedState reads the last saved state when no daemon answers. It needs
-// the config (for the tree's shape) and the state_dir's lock.
+// the config (for the tree's shape) and the state_dir's lock (readLock:
+// an error wrapping errDaemonAnswers when a daemon came up meanwhile).
 func savedState(c *cli.Context) (*config.Config, map[string]persistence.Snapshot, time.Time, error) {
 	cfg, err := loadConfig(c)
 	if err != nil {
@@ -122,7 +156,7 @@ func savedState(c *cli.Context) (*config.Config, map[string]persistence.Snapshot
 	if !hasFiles(filepath.Join(dir, storeDir)) {
 		return nil, nil, time.Time{}, exitWith(exitFailed, noState)
 	}
-	lock, err := lockState(dir, 5*time.Second)
+	lock, err := readLock(c.Context, dir)
 	if err != nil {
 		return nil, nil, time.Time{}, err
 	}
@@ -143,12 +177,12 @@ func savedState(c *cli.Context) (*config.Config, map[string]persistence.Snapshot
 	return cfg, snaps, saved, nil
 }
 
-// restartsIn counts the restarts a node went through within period, from
-// its history (the daemon counts the same live).
-func restartsIn(h []persistence.HistoryEntry, period time.Duration) int {
+// inPeriod counts the times within period before now: a node's restarts
+// in its supervisor's current period, as the daemon counts them live.
+func inPeriod(ts []time.Time, period time.Duration) int {
 	n := 0
-	for _, e := range h {
-		if (e.Event == "failed" || e.Event == "restarted") && e.Action == "restart" && time.Since(e.Time) < period {
+	for _, t := range ts {
+		if time.Since(t) < period {
 			n++
 		}
 	}
@@ -192,11 +226,7 @@ func savedWhy(cfg *config.Config, snaps map[string]persistence.Snapshot, path st
 		sup = n
 	}
 	if sup != nil {
-		for _, t := range snaps[sup.Path].Restarts {
-			if time.Since(t) < sup.Period {
-				w.Used++
-			}
-		}
+		w.Used = inPeriod(snaps[sup.Path].Restarts, sup.Period)
 		w.Supervisor, w.Intensity, w.Period = sup.Path, sup.Intensity, sup.Period.String()
 		w.Left = max(sup.Intensity-w.Used, 0)
 	}

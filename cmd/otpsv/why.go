@@ -31,9 +31,15 @@ func whyCommand() *cli.Command {
 			}
 			ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 			defer cancel()
-			w, err := control.NewClient(filepath.Join(dir, control.SocketName)).Why(ctx, path)
-			if errors.Is(err, control.ErrNoDaemon) {
+			client := control.NewClient(filepath.Join(dir, control.SocketName))
+			w, err := client.Why(ctx, path)
+			for attempt := 0; errors.Is(err, control.ErrNoDaemon); attempt++ {
 				cfg, snaps, saved, serr := savedState(c)
+				if errors.Is(serr, errDaemonAnswers) && attempt < 2 {
+					// A daemon came up while the saved state was read: ask it.
+					w, err = client.Why(ctx, path)
+					continue
+				}
 				if serr != nil {
 					return serr
 				}
