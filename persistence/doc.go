@@ -9,8 +9,9 @@
 //
 // # The store
 //
-// Each node's Snapshot is JSON under "node/<path>"; metadata ("saved_at",
-// "daemon_pid", "root_gave_up", ...) under "meta/<key>". Every write
+// Each node's Snapshot is JSON under "node/<path>"; the time of the last
+// Save under "meta/saved_at", and the commit count under
+// "meta/generation" (see Damage). Every write
 // method commits one Badger transaction, so after a kill -9 the store holds
 // all of a Save or none of it. Commits are not fsynced one by one (Close
 // syncs): a power cut may lose the last seconds, after which every
@@ -62,7 +63,7 @@
 //
 // # Processes across runs
 //
-// ProcessStartTime and SameProcess recognise a process started by an
+// processStartTime and SameProcess recognise a process started by an
 // earlier otpsv run by its pid plus its start time, so that a reused pid
 // is never taken for it.
 package persistence

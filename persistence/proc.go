@@ -12,18 +12,18 @@ import (
 // expected shape.
 var errBadStat = errors.New("malformed /proc stat line")
 
-// ProcessStartTime returns the start time of process pid, in clock
+// processStartTime returns the start time of process pid, in clock
 // ticks since boot (field 22 of /proc/<pid>/stat). Together with the
 // pid it names one process: a pid reused by a later process has a
 // different start time. A missing process gives an error that wraps
 // os.ErrNotExist. It works on Linux only.
-func ProcessStartTime(pid int) (uint64, error) {
+func processStartTime(pid int) (uint64, error) {
 	_, start, err := procStat(pid)
 	return start, err
 }
 
 // SameProcess reports whether pid is alive, is not a zombie, and started
-// at start (as returned by ProcessStartTime). It is false for pid <= 0,
+// at start (as returned by processStartTime). It is false for pid <= 0,
 // for a start of 0, and whenever /proc cannot be read.
 func SameProcess(pid int, start uint64) bool {
 	if start == 0 {

@@ -54,7 +54,7 @@ func TestParseStat(t *testing.T) {
 
 func TestProcessStartTimeSelf(t *testing.T) {
 	t.Parallel()
-	start, err := ProcessStartTime(os.Getpid())
+	start, err := processStartTime(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestProcessStartTimeGone(t *testing.T) {
 	t.Parallel()
 	// Above any pid_max (at most 2^22).
 	const pid = 1 << 30
-	if _, err := ProcessStartTime(pid); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := processStartTime(pid); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("got %v, want ErrNotExist", err)
 	}
 	if SameProcess(pid, 1) {
@@ -103,7 +103,7 @@ func TestSameProcessZombie(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := cmd.Process.Pid
-	start, err := ProcessStartTime(pid)
+	start, err := processStartTime(pid)
 	if err != nil {
 		t.Fatal(err)
 	}

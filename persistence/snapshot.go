@@ -16,7 +16,7 @@ type Snapshot struct {
 	// Pid is the process worker's pid, 0 when there is none.
 	Pid int `json:"pid,omitzero"`
 	// PidStart is the process start time in clock ticks since boot
-	// (/proc/<pid>/stat field 22), see ProcessStartTime and SameProcess.
+	// (/proc/<pid>/stat field 22), see processStartTime and SameProcess.
 	PidStart uint64 `json:"pid_start,omitzero"`
 	// Since is the time of the last state change.
 	Since time.Time `json:"since,omitzero"`

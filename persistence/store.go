@@ -442,38 +442,9 @@ func (s *Store) All() (map[string]Snapshot, error) {
 	return all, nil
 }
 
-// Delete removes the snapshots of paths, in one transaction. Paths that
-// have none are ignored.
-func (s *Store) Delete(paths ...string) error {
-	err := s.update(func(txn *badger.Txn) error {
-		for _, p := range paths {
-			if err := txn.Delete([]byte(nodePrefix + p)); err != nil {
-				return fmt.Errorf("node %q: %w", p, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("delete %d snapshots: %w", len(paths), err)
-	}
-	return nil
-}
-
-// SetMeta stores v, JSON-encoded, under the metadata key ("daemon_pid",
-// "root_gave_up", ...). "generation" is reserved.
-func (s *Store) SetMeta(key string, v any) error {
-	if key == "" || key == metaGen {
-		return fmt.Errorf("set meta: reserved key %q", key)
-	}
-	if err := s.update(func(txn *badger.Txn) error { return setJSON(txn, metaPrefix+key, v) }); err != nil {
-		return fmt.Errorf("set meta %q: %w", key, err)
-	}
-	return nil
-}
-
-// Meta decodes the metadata value under key into v (a pointer), or
+// meta decodes the metadata value under key into v (a pointer), or
 // returns an error wrapping ErrNotFound.
-func (s *Store) Meta(key string, v any) error {
+func (s *Store) meta(key string, v any) error {
 	if err := s.view(func(txn *badger.Txn) error { return getJSON(txn, metaPrefix+key, v) }); err != nil {
 		return fmt.Errorf("meta %q: %w", key, err)
 	}
@@ -484,7 +455,7 @@ func (s *Store) Meta(key string, v any) error {
 // ErrNotFound if there was none.
 func (s *Store) SavedAt() (time.Time, error) {
 	var t time.Time
-	err := s.Meta(metaSavedAt, &t)
+	err := s.meta(metaSavedAt, &t)
 	return t, err
 }
 

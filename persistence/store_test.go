@@ -154,7 +154,7 @@ func TestNotFound(t *testing.T) {
 		t.Errorf("load: got %v, want ErrNotFound", err)
 	}
 	var v int
-	if err := s.Meta("nope", &v); !errors.Is(err, ErrNotFound) {
+	if err := s.meta("nope", &v); !errors.Is(err, ErrNotFound) {
 		t.Errorf("meta: got %v, want ErrNotFound", err)
 	}
 	if _, err := s.SavedAt(); !errors.Is(err, ErrNotFound) {
@@ -165,105 +165,6 @@ func TestNotFound(t *testing.T) {
 		t.Errorf("all: got %v, %v, want empty, nil", all, err)
 	}
 }
-
-func TestHistoryBounded(t *testing.T) {
-	t.Parallel()
-	s := memStore(t)
-	sn := Snapshot{Path: "a"}
-	for i := range 3 * MaxHistory {
-		sn.History = append(sn.History, HistoryEntry{Time: t0.Add(time.Duration(i) * time.Second), Event: "exit", Budget: i})
-	}
-	if err := s.Save(sn); err != nil {
-		t.Fatal(err)
-	}
-	if len(sn.History) != 3*MaxHistory {
-		t.Fatalf("save changed the caller's history: got %d entries", len(sn.History))
-	}
-	got, err := s.Load("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got.History) != MaxHistory {
-		t.Fatalf("history: got %d entries, want %d", len(got.History), MaxHistory)
-	}
-	if first, want := got.History[0].Budget, 2*MaxHistory; first != want {
-		t.Errorf("oldest kept entry: got %d, want %d", first, want)
-	}
-	if last, want := got.History[MaxHistory-1].Budget, 3*MaxHistory-1; last != want {
-		t.Errorf("newest entry: got %d, want %d", last, want)
-	}
-}
-
-func TestDelete(t *testing.T) {
-	t.Parallel()
-	s := memStore(t)
-	if err := s.Save(samples(5, "running")...); err != nil {
-		t.Fatal(err)
-	}
-	all, err := s.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var paths []string
-	for p := range all {
-		paths = append(paths, p)
-	}
-	if err := s.Delete(paths[0], paths[1], "never/saved"); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range paths[:2] {
-		if _, err := s.Load(p); !errors.Is(err, ErrNotFound) {
-			t.Errorf("load deleted %q: got %v, want ErrNotFound", p, err)
-		}
-	}
-	all, err = s.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != 3 {
-		t.Errorf("after delete: got %d snapshots, want 3", len(all))
-	}
-}
-
-func TestMeta(t *testing.T) {
-	t.Parallel()
-	s := memStore(t)
-	type gaveUp struct {
-		At     time.Time `json:"at"`
-		Reason string    `json:"reason"`
-	}
-	want := gaveUp{At: t0, Reason: "intensity 3 in 1m0s exceeded"}
-	if err := s.SetMeta("root_gave_up", want); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetMeta("daemon_pid", 4242); err != nil {
-		t.Fatal(err)
-	}
-	var got gaveUp
-	if err := s.Meta("root_gave_up", &got); err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
-		t.Errorf("root_gave_up: got %+v, want %+v", got, want)
-	}
-	var pid int
-	if err := s.Meta("daemon_pid", &pid); err != nil || pid != 4242 {
-		t.Errorf("daemon_pid: got %d, %v, want 4242, nil", pid, err)
-	}
-	// A type mismatch is the caller's mistake, not damage.
-	var wrong string
-	if err := s.Meta("daemon_pid", &wrong); err == nil || errors.Is(err, ErrDamaged) {
-		t.Errorf("meta into the wrong type: got %v, want a non-damage error", err)
-	}
-	if err := s.SetMeta(metaGen, 1); err == nil {
-		t.Error("set meta generation: got nil error, want refusal")
-	}
-	all, err := s.All()
-	if err != nil || len(all) != 0 {
-		t.Errorf("meta leaked into All: got %v, %v", all, err)
-	}
-}
-
 func TestSavedAt(t *testing.T) {
 	t.Parallel()
 	s := memStore(t)
@@ -345,7 +246,7 @@ func TestReopen(t *testing.T) {
 	if err := s.Save(want...); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetMeta("daemon_pid", 99); err != nil {
+	if err := s.Save(want[0]); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -367,9 +268,5 @@ func TestReopen(t *testing.T) {
 		if !reflect.DeepEqual(all[w.Path], w) {
 			t.Errorf("%q after reopen: got %+v, want %+v", w.Path, all[w.Path], w)
 		}
-	}
-	var pid int
-	if err := s.Meta("daemon_pid", &pid); err != nil || pid != 99 {
-		t.Errorf("daemon_pid after reopen: got %d, %v, want 99, nil", pid, err)
 	}
 }
