@@ -27,7 +27,10 @@ type serviceWorker struct {
 	guard bool
 	check checker
 	// last is what the last check found.
-	last     observed
+	last observed
+	// seen is the main process (from the pidfile) a check last found
+	// running: what a stop signals if the pidfile no longer names it.
+	seen     procRef
 	starting chan struct{} // closed when a start command in flight ends
 	stopping bool
 	// wasRunning: the last pass recorded it running (a pass that finds it
@@ -105,21 +108,21 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 			w.fail(m.err.Error())
 		}
 		if m.res.obs != obsRunning {
+			w.last = m.res.obs
 			w.fail(m.res.detail)
 		}
 		w.env.report(w.node.Path, "started: "+w.reason)
-		w.running(ctx, m.res.pid)
+		w.running(ctx, m.res)
 	case *serviceRestart:
 		w.restart(ctx, m.reply)
 	case *serviceRestarted:
 		w.restarting = false
-		if m.err == nil && m.res.obs != obsRunning {
-			m.err = fmt.Errorf("not running after its restart command: %s", m.res.detail)
-		}
 		m.reply(m.err)
 		if m.err != nil {
-			w.fail("restart command: " + m.err.Error())
+			w.last = m.res.obs
+			w.fail(m.err.Error())
 		}
+		w.saw(m.res)
 		w.info.set(StateRunning, m.res.pid)
 	case *actor.Stopping:
 		w.stop()
@@ -127,6 +130,22 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 }
 
 type initialResult struct{ checkResult }
+
+// RestartCommand is the command that `otpsv restart PATH` runs for node n,
+// a service worker: its `restart` command, by default `<control>
+// restart` with `control`; nil when its restart is a stop then a start
+// (`restart: stop+start`, or neither key), and for other nodes.
+func RestartCommand(n *config.Node) []string {
+	switch {
+	case n.Type != config.Service || n.StopStart:
+		return nil
+	case len(n.RestartCmd) > 0:
+		return n.RestartCmd
+	case len(n.Control) > 0:
+		return append(append([]string(nil), n.Control...), "restart")
+	}
+	return nil
+}
 
 // restart runs the service's restart command, then waits for it to
 // report running, on a goroutine of its own.
@@ -140,22 +159,10 @@ func (w *serviceWorker) restart(ctx actor.Context, reply func(error)) {
 	done := make(chan struct{})
 	w.starting = done
 	self, root := ctx.Self(), ctx.ActorSystem().Root
+	argv, abort := RestartCommand(w.node), w.abort
 	go func() {
 		defer close(done)
-		r := w.cmds.run("restart", w.node.RestartCmd, true)
-		var err error
-		switch {
-		case r.Err != nil:
-			err = r.Err
-		case r.TimedOut:
-			err = fmt.Errorf("restart command hung (no answer within %s)", w.node.Timeout)
-		case !r.Status.Normal():
-			err = fmt.Errorf("restart command: %s%s", r.Status, firstLine(r.Output))
-		}
-		var res checkResult
-		if err == nil {
-			res = w.cmds.waitRunning(w.abort)
-		}
+		res, err := w.cmds.restart(argv, abort)
 		root.Send(self, &serviceRestarted{reply: reply, err: err, res: res})
 	}()
 }
@@ -176,6 +183,7 @@ func (w *serviceWorker) status(ctx actor.Context, initial bool) {
 func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
 	w.check.done(&r)
 	w.last = r.obs
+	w.saw(r)
 	w.info.update(func(ni *nodeInfo) {
 		ni.lastCheck, ni.lastCheckAt = r.obs.String()+firstLine(r.detail), w.env.clock.Now()
 	})
@@ -199,7 +207,7 @@ func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
 		// it now.
 		w.env.log.Warn("service running while expected stopped; stopping it", "node", w.node.Path, "found", r.obs.String())
 		w.info.set(StateStopping, r.pid)
-		if err := w.cmds.stop(); err != nil {
+		if err := w.cmds.stop(w.seen); err != nil {
 			w.fail("expected stopped, and its stop failed: " + err.Error())
 		}
 		w.last = obsStopped
@@ -208,12 +216,12 @@ func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
 		w.ready(ctx)
 	case r.obs == obsRunning:
 		w.env.log.Info("service already running", "node", w.node.Path)
-		w.running(ctx, r.pid)
+		w.running(ctx, r)
 	case r.obs == obsDirty:
 		w.env.log.Warn("service dirty; stopping it to clean up, then starting it", "node", w.node.Path, "detail", r.detail)
 		w.info.set(StateDirty, 0)
-		self, root := ctx.Self(), ctx.ActorSystem().Root
-		go func() { root.Send(self, &serviceCleaned{err: w.cmds.stop()}) }()
+		self, root, seen := ctx.Self(), ctx.ActorSystem().Root, w.seen
+		go func() { root.Send(self, &serviceCleaned{err: w.cmds.stop(seen)}) }()
 	default:
 		w.launch(ctx)
 	}
@@ -236,8 +244,10 @@ func (w *serviceWorker) launch(ctx actor.Context) {
 	}()
 }
 
-func (w *serviceWorker) running(ctx actor.Context, pid int) {
+func (w *serviceWorker) running(ctx actor.Context, r checkResult) {
 	w.last = obsRunning
+	w.saw(r)
+	pid := r.pid
 	w.info.set(StateRunning, pid)
 	if pid > 0 {
 		w.env.log.Info("started", "node", w.node.Path, "pid", pid)
@@ -245,6 +255,13 @@ func (w *serviceWorker) running(ctx actor.Context, pid int) {
 		w.env.log.Info("started", "node", w.node.Path)
 	}
 	w.ready(ctx)
+}
+
+// saw keeps the main process that a check found running.
+func (w *serviceWorker) saw(r checkResult) {
+	if r.obs == obsRunning && r.main.pid > 0 {
+		w.seen = r.main
+	}
 }
 
 // ready tells the supervisor, and from now on checks every
@@ -265,6 +282,7 @@ func (w *serviceWorker) checked(ctx actor.Context, r *checkResult) {
 		return
 	}
 	w.last = r.obs
+	w.saw(*r)
 	w.info.update(func(ni *nodeInfo) {
 		ni.lastCheck, ni.lastCheckAt = r.obs.String()+firstLine(r.detail), w.env.clock.Now()
 	})
@@ -323,7 +341,7 @@ func (w *serviceWorker) stop() {
 		return
 	}
 	w.info.set(StateStopping, 0)
-	if err := w.cmds.stop(); err != nil {
+	if err := w.cmds.stop(w.seen); err != nil {
 		w.env.log.Error("stop failed", "node", w.node.Path, "err", err)
 		w.info.set(StateDirty, 0)
 		return

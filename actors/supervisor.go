@@ -451,7 +451,7 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 		s.env.log.Info("operator "+m.verb, "node", k.node.Path)
 		// A service's own restart command serves an operator's restart
 		// (SPEC); restarts a strategy decides are always stop then start.
-		if m.verb == "restart" && k.node.Type == config.Service && len(k.node.RestartCmd) > 0 && !k.node.StopStart &&
+		if m.verb == "restart" && k.node.Type == config.Service && RestartCommand(k.node) != nil &&
 			k.pid != nil && !k.guard && !k.failed {
 			ctx.Send(k.pid, &serviceRestart{reply: m.reply})
 			return

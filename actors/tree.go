@@ -75,8 +75,13 @@ type env struct {
 	cmdCtx    context.Context
 	cmdCancel context.CancelFunc
 	cmds      sync.WaitGroup
-	mu        sync.Mutex
-	gaveUp    []string // supervisors that gave up during this run
+	// cmdMu orders a command's Add against the final Wait: once the
+	// commands are ended, no new one starts (a WaitGroup must not grow
+	// while it is waited on).
+	cmdMu    sync.Mutex
+	cmdsDone bool
+	mu       sync.Mutex
+	gaveUp   []string // supervisors that gave up during this run
 }
 
 // stopOrphans stops the processes of workers that are no longer in the
@@ -205,8 +210,23 @@ func (t *Tree) Flush() {
 
 // endCommands kills the commands still in flight and waits for them.
 func (e *env) endCommands() {
+	e.cmdMu.Lock()
+	e.cmdsDone = true
 	e.cmdCancel()
+	e.cmdMu.Unlock()
 	e.cmds.Wait()
+}
+
+// addCommand counts a command about to run, unless the commands have
+// been ended.
+func (e *env) addCommand() bool {
+	e.cmdMu.Lock()
+	defer e.cmdMu.Unlock()
+	if e.cmdsDone {
+		return false
+	}
+	e.cmds.Add(1)
+	return true
 }
 
 // GaveUp lists the supervisors that gave up during this run.

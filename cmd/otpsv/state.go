@@ -115,7 +115,13 @@ func savedTree(cfg *config.Config, snaps map[string]persistence.Snapshot) *contr
 		if n.Type == config.Supervisor {
 			out.Strategy = n.Strategy.String()
 		}
-		if s.Pid > 0 {
+		switch {
+		case s.Pid > 0 && n.Type == config.Service:
+			// A service's pid (from its pidfile) is saved without a start
+			// time; the service itself is asked live where it matters.
+			pid := s.Pid
+			out.Pid = &pid
+		case s.Pid > 0:
 			if persistence.SameProcess(s.Pid, s.PidStart) {
 				pid := s.Pid
 				out.Pid = &pid
