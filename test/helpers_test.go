@@ -261,11 +261,19 @@ type daemon struct {
 // startDaemon starts `otpsv daemon --log-format json -c cfg` in a process
 // group of its own. Cleanup kills that group if the test left it running.
 func (w *workspace) startDaemon(cfg string) *daemon {
-	t := w.t
-	t.Helper()
+	w.t.Helper()
 	cmd := exec.Command(otpsvBin, "daemon", "--log-format", "json", "-c", cfg)
 	cmd.Dir = w.dir
 	cmd.Env = testEnv()
+	return w.runDaemon(cmd)
+}
+
+// runDaemon starts cmd, an `otpsv daemon --log-format json` prepared by
+// the caller (as another user, say: the pid must be the daemon's, as
+// setpriv's is), in a process group of its own, and reads its events.
+func (w *workspace) runDaemon(cmd *exec.Cmd) *daemon {
+	t := w.t
+	t.Helper()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := os.Create(filepath.Join(w.dir, fmt.Sprintf("daemon-%d.stdout", time.Now().UnixNano())))
 	if err != nil {
@@ -301,7 +309,7 @@ func (w *workspace) startDaemon(cfg string) *daemon {
 			<-d.done
 		}
 		if t.Failed() {
-			t.Logf("daemon %d stderr:\n%s", cmd.Process.Pid, d.stderrText())
+			t.Logf("daemon %d (%s) stderr:\n%s", cmd.Process.Pid, w.dir, d.stderrText())
 		}
 	})
 	return d

@@ -402,48 +402,8 @@ func (r *tsvcRunner) requireUser(pid int) {
 // startDaemon is workspace.startDaemon as the runner's user (setpriv
 // execs otpsv: the pid is the daemon's).
 func (r *tsvcRunner) startDaemon(cfg string) *daemon {
-	t, w := r.t, r.ws
-	t.Helper()
-	cmd := r.command(context.Background(), "daemon", "--log-format", "json", "-c", cfg)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := os.Create(filepath.Join(w.dir, fmt.Sprintf("daemon-%d.stdout", time.Now().UnixNano())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdout.Close()
-	cmd.Stdout = stdout
-	rd, wr, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = wr
-	d := &daemon{t: t, cmd: cmd, ws: w, done: make(chan struct{}), quit: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start daemon: %v", err)
-	}
-	_ = wr.Close()
-	d.events = d.readEvents(rd)
-	go func() {
-		_ = cmd.Wait()
-		d.mu.Lock()
-		d.code = cmd.ProcessState.ExitCode()
-		d.mu.Unlock()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		defer close(d.quit)
-		select {
-		case <-d.done:
-		default:
-			t.Logf("cleanup: killing daemon group %d", cmd.Process.Pid)
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-d.done
-		}
-		if t.Failed() {
-			t.Logf("daemon %d stderr:\n%s", cmd.Process.Pid, d.stderrText())
-		}
-	})
-	return d
+	r.t.Helper()
+	return r.ws.runDaemon(r.command(context.Background(), "daemon", "--log-format", "json", "-c", cfg))
 }
 
 // ---------------------------------------------------------------------

@@ -179,51 +179,12 @@ func (u *unprivBase) cmd(w *workspace, name string, args ...string) string {
 // startDaemon is workspace.startDaemon run as nobody through setpriv
 // (which execs otpsv: the pid is the daemon's).
 func (u *unprivBase) startDaemon(w *workspace, cfg string) *daemon {
-	t := u.t
-	t.Helper()
+	u.t.Helper()
 	cmd := exec.Command(u.setpriv, fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups",
 		u.otpsv, "daemon", "--log-format", "json", "-c", cfg)
 	cmd.Dir = w.dir
 	cmd.Env = testEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := os.Create(filepath.Join(w.dir, "daemon.stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdout.Close()
-	cmd.Stdout = stdout
-	r, wr, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = wr
-	d := &daemon{t: t, cmd: cmd, ws: w, done: make(chan struct{}), quit: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start daemon: %v", err)
-	}
-	_ = wr.Close()
-	d.events = d.readEvents(r)
-	go func() {
-		_ = cmd.Wait()
-		d.mu.Lock()
-		d.code = cmd.ProcessState.ExitCode()
-		d.mu.Unlock()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		defer close(d.quit)
-		select {
-		case <-d.done:
-		default:
-			t.Logf("cleanup: killing daemon group %d", cmd.Process.Pid)
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-d.done
-		}
-		if t.Failed() {
-			t.Logf("daemon %d (%s) stderr:\n%s", cmd.Process.Pid, w.dir, d.stderrText())
-		}
-	})
-	return d
+	return w.runDaemon(cmd)
 }
 
 // killLeftovers kills the fixture processes of these workspaces still
