@@ -496,7 +496,7 @@ func (c *commands) stopPidfile(seen procRef) error {
 		pi, err := proc.LookupProcess(seen.pid)
 		if err == nil && pi.StartTime == seen.start && pi.State != 'Z' && pi.State != 'X' {
 			target = procRef{pid: seen.pid, start: seen.start, pgid: pi.Pgid}
-		} else if groupAlive(seen.pgid) {
+		} else if proc.GroupAlive(seen.pgid) {
 			target = procRef{pgid: seen.pgid}
 		}
 	}
@@ -533,7 +533,7 @@ func (c *commands) stopGroup(main procRef) error {
 	}
 	grace := time.NewTimer(c.node.Timeout)
 	defer grace.Stop()
-	if waitGroupGone(context.Background(), pgid, grace.C, c.env.hurry) {
+	if proc.WaitGroupGone(context.Background(), pgid, grace.C, c.env.hurry) {
 		return nil
 	}
 	c.env.log.Warn("service's process group outlived its stop signal; killing it", "node", c.node.Path, "pgid", pgid,
@@ -541,54 +541,10 @@ func (c *commands) stopGroup(main procRef) error {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	ctx, cancel := context.WithTimeout(context.Background(), groupKillWait)
 	defer cancel()
-	if waitGroupGone(ctx, pgid, nil, nil) {
+	if proc.WaitGroupGone(ctx, pgid, nil, nil) {
 		return nil
 	}
 	return fmt.Errorf("process group %d: %w", pgid, proc.ErrGroupSurvived)
-}
-
-// groupAlive reports whether process group pgid has a process left that
-// is not a zombie. kill(-pgid, 0) answers cheaply but counts zombies, and
-// a service's processes are not otpsv's children: their reaper may be
-// late.
-func groupAlive(pgid int) bool {
-	if pgid <= 1 || errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH) {
-		return false
-	}
-	procs, err := proc.ScanProcesses()
-	if err != nil {
-		return true
-	}
-	for _, p := range procs {
-		if p.Pgid == pgid && p.State != 'Z' && p.State != 'X' {
-			return true
-		}
-	}
-	return false
-}
-
-// waitGroupGone polls until group pgid is empty; false when stop or
-// hurry fires, or ctx ends, first. Its processes are not otpsv's children,
-// so their exits give no event.
-func waitGroupGone(ctx context.Context, pgid int, stop <-chan time.Time, hurry <-chan struct{}) bool {
-	backoff := time.Millisecond
-	for groupAlive(pgid) {
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-stop:
-			t.Stop()
-			return false
-		case <-hurry:
-			t.Stop()
-			return false
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		}
-		backoff = min(backoff*2, 50*time.Millisecond)
-	}
-	return true
 }
 
 // removeStalePidfile removes, after a stop, a pidfile that names no live

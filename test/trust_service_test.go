@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -280,7 +279,7 @@ func newTsvcRunner(t *testing.T, unprivileged bool) *tsvcRunner {
 	}
 	bins := map[string]string{otpsvBin: filepath.Join(base, "otpsv"), fixtureBin: filepath.Join(base, "fixture")}
 	for from, to := range bins {
-		if err := tsvcCopy(from, to); err != nil {
+		if err := copyExecutable(from, to); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -297,26 +296,6 @@ func newTsvcRunner(t *testing.T, unprivileged bool) *tsvcRunner {
 	id := fmt.Sprint(tsvcNobody)
 	return &tsvcRunner{t: t, ws: ws, k: k, otpsv: bins[otpsvBin],
 		prefix: []string{setpriv, "--reuid=" + id, "--regid=" + id, "--clear-groups"}}
-}
-
-func tsvcCopy(from, to string) error {
-	if err := os.Link(from, to); err == nil {
-		return os.Chmod(to, 0o755)
-	}
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // command is otpsv with args, as the runner's user.

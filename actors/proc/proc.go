@@ -287,8 +287,12 @@ func (p *Process) signalOutsideGroup(sig syscall.Signal) {
 // (or a subreaper) that may reap late, or, in some containers, never: so
 // when the group answers, the process table says whether a member is more
 // than a zombie.
-func (p *Process) GroupAlive() bool {
-	if syscall.Kill(-p.Pid, 0) != nil {
+func (p *Process) GroupAlive() bool { return GroupAlive(p.Pid) }
+
+// GroupAlive reports whether process group pgid has a process left that
+// is not a zombie (see Process.GroupAlive).
+func GroupAlive(pgid int) bool {
+	if pgid <= 1 || syscall.Kill(-pgid, 0) != nil {
 		return false
 	}
 	procs, err := ScanProcesses()
@@ -296,7 +300,7 @@ func (p *Process) GroupAlive() bool {
 		return true
 	}
 	for _, pi := range procs {
-		if pi.Pgid == p.Pid && pi.State != 'Z' && pi.State != 'X' {
+		if pi.Pgid == pgid && pi.State != 'Z' && pi.State != 'X' {
 			return true
 		}
 	}
@@ -350,13 +354,24 @@ func (p *Process) waitGone(ctx context.Context, stop <-chan time.Time, hurry <-c
 	return p.pollGroup(ctx, stop, hurry)
 }
 
-// pollGroup waits until no process is left in the group. Group members
-// other than the leader give no event of their own unless they are our
-// children: poll, starting fast since the usual case is an already empty
-// group.
+// pollGroup waits until no process is left in the group (WaitGroupGone).
 func (p *Process) pollGroup(ctx context.Context, stop <-chan time.Time, hurry <-chan struct{}) bool {
+	if !WaitGroupGone(ctx, p.Pid, stop, hurry) {
+		return false
+	}
+	if p.adopted && !p.Exited() {
+		p.exited(ExitUnknown)
+	}
+	return true
+}
+
+// WaitGroupGone waits until no process is left in group pgid. It returns
+// false when stop or hurry fires, or ctx ends, first. Members other than
+// our own children give no event when they exit: it polls, starting fast
+// since the usual case is an already empty group.
+func WaitGroupGone(ctx context.Context, pgid int, stop <-chan time.Time, hurry <-chan struct{}) bool {
 	backoff := 500 * time.Microsecond
-	for p.GroupAlive() {
+	for GroupAlive(pgid) {
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
@@ -370,12 +385,7 @@ func (p *Process) pollGroup(ctx context.Context, stop <-chan time.Time, hurry <-
 			t.Stop()
 			return false
 		}
-		if backoff < 50*time.Millisecond {
-			backoff *= 2
-		}
-	}
-	if p.adopted && !p.Exited() {
-		p.exited(ExitUnknown)
+		backoff = min(backoff*2, 50*time.Millisecond)
 	}
 	return true
 }
