@@ -23,17 +23,18 @@ type Lazy struct {
 	closed bool
 }
 
-// OpenLazy checks that the store at dir opens (a damaged store is
-// reported now, not at the first save) and returns it closed.
+// OpenLazy opens the store at dir (a damaged store is reported now, not
+// at the first save) and returns it open: the caller reads it at once
+// (the previous run's snapshots) and writes its first saves, and it
+// closes after idle like any other opening.
 func OpenLazy(dir string, idle time.Duration) (*Lazy, error) {
-	st, err := Open(dir)
-	if err != nil {
+	l := &Lazy{dir: dir, idle: idle}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.open(); err != nil {
 		return nil, err
 	}
-	if err := st.Close(); err != nil {
-		return nil, err
-	}
-	return &Lazy{dir: dir, idle: idle}, nil
+	return l, nil
 }
 
 // open returns the open store, opening it if needed, and restarts the

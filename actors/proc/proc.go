@@ -172,6 +172,18 @@ func lookPath(name string, env []string, dir string) (string, error) {
 	return "", fmt.Errorf("start %s: %w", name, exec.ErrNotFound)
 }
 
+// devNull is /dev/null, opened once for every start: stdin, and the
+// discarded streams. A fork dups it into the child; opening, making
+// blocking (Fd) and closing it anew each time cost three files' worth of
+// syscalls per start, on the path of every restart.
+var devNull = sync.OnceValues(func() (*os.File, error) {
+	f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err == nil {
+		f.Fd() // blocking once and for all: Fd would make it so at every start
+	}
+	return f, err
+})
+
 func openStdio(spec Spec) ([]uintptr, func(), error) {
 	var opened []*os.File
 	closeAll := func() {
@@ -194,19 +206,13 @@ func openStdio(spec Spec) ([]uintptr, func(), error) {
 			opened = append(opened, f)
 			return f, nil
 		default:
-			f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-			if err != nil {
-				return nil, err
-			}
-			opened = append(opened, f)
-			return f, nil
+			return devNull()
 		}
 	}
-	stdin, err := os.Open(os.DevNull)
+	stdin, err := devNull()
 	if err != nil {
 		return nil, closeAll, err
 	}
-	opened = append(opened, stdin)
 	stdout, err := open(spec.Stdout, os.Stdout)
 	if err != nil {
 		return nil, closeAll, err
