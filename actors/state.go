@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -88,6 +89,7 @@ func (r *registry) restore(snaps map[string]persistence.Snapshot, pass bool) {
 		}
 		ni.adminStopped = s.AdminStopped
 		ni.history = HistoryFromStored(s.History)
+		ni.historySeq = max(s.HistorySeq, uint64(len(s.History)))
 		ni.lastExit, ni.lastExitAt = s.LastExit, s.LastExitAt
 		if pass {
 			ni.restarts = s.Restarted
@@ -133,7 +135,7 @@ func (ni *nodeInfo) persisted() persistence.Snapshot {
 		Restarts: append([]time.Time(nil), ni.supRestarts...), Restarted: ni.recentRestarts(time.Now()),
 		LastExit: ni.lastExit, LastExitAt: ni.lastExitAt,
 		LastCheck: ni.lastCheck, LastCheckAt: ni.lastCheckAt, AdminStopped: ni.adminStopped, GaveUpAt: ni.gaveUpAt,
-		History: toStored(ni.history),
+		History: toStored(ni.history), HistorySeq: ni.historySeq,
 	}
 }
 
@@ -213,9 +215,7 @@ func (s *saver) saveNow(ni *nodeInfo) {
 	s.mu.Lock()
 	delete(s.dirty, ni)
 	s.mu.Unlock()
-	if err := s.store.Save(ni.persisted()); err != nil {
-		s.log(err)
-	}
+	s.save([]persistence.Snapshot{ni.persisted()})
 }
 
 // flush writes every marked node now.
@@ -231,15 +231,37 @@ func (s *saver) flush() {
 	// that no transaction nears Badger's size limit (15% of a memtable).
 	for len(batch) > 0 {
 		n := min(len(batch), saveBatch)
-		if err := s.store.Save(batch[:n]...); err != nil {
-			s.log(err)
-		}
+		s.save(batch[:n])
 		batch = batch[n:]
 	}
 }
 
-// saveBatch bounds the snapshots per transaction: 100 nodes with full
-// histories stay well under a megabyte.
+// save writes batch in one transaction, or in halves if it does not fit.
+// Histories written whole (the first write to a store of an older otpsv)
+// can make a transaction too big, even for one node: then its oldest
+// entries are left out, as its state and pid matter more.
+func (s *saver) save(batch []persistence.Snapshot) {
+	err := s.store.Save(batch...)
+	if errors.Is(err, persistence.ErrTooBig) && len(batch) > 0 {
+		switch h := len(batch[0].History); {
+		case len(batch) > 1:
+			s.save(batch[:len(batch)/2])
+			s.save(batch[len(batch)/2:])
+			return
+		case h > 0:
+			sn := batch[0]
+			sn.History = sn.History[(h+1)/2:]
+			s.save([]persistence.Snapshot{sn})
+			return
+		}
+	}
+	if err != nil {
+		s.log(err)
+	}
+}
+
+// saveBatch bounds the snapshots per transaction: 100 nodes take a few
+// tens of KB, as their history entries are written once each.
 const saveBatch = 100
 
 // close writes what is left and stops the goroutine.

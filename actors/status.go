@@ -41,8 +41,11 @@ type nodeInfo struct {
 	adminStopped bool
 	// reason says why the next start happens (a oneshot pass prints it).
 	reason string
-	// history is the node's recent supervision events, oldest first.
-	history []control.HistoryEntry
+	// history is the node's recent supervision events, oldest first;
+	// historySeq counts the events ever recorded, so that the store writes
+	// each one once (persistence.Snapshot.HistorySeq).
+	history    []control.HistoryEntry
+	historySeq uint64
 	// supRestarts is a supervisor's restart history (its policy's), for
 	// the budget `why` shows.
 	supRestarts []time.Time
@@ -171,6 +174,7 @@ const maxHistory = 50
 func (ni *nodeInfo) record(e control.HistoryEntry) {
 	ni.mu.Lock()
 	ni.history = append(ni.history, e)
+	ni.historySeq++
 	if n := len(ni.history) - maxHistory; n > 0 {
 		ni.history = append(ni.history[:0], ni.history[n:]...)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"syscall"
 	"testing"
@@ -42,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	crashNodes        = 30 // snapshots per transaction
+	crashNodes        = 20 // snapshots per transaction, each with a new history entry
 	crashSavesPerOpen = 7  // saves between opens, so that kills land in Open and Close too
 )
 
@@ -64,7 +65,11 @@ func saveLoop(dir string, out *os.File) error {
 		}
 		for range crashSavesPerOpen {
 			counter++
-			if err := s.Save(samples(crashNodes, strconv.Itoa(counter))...); err != nil {
+			snaps := samples(crashNodes, strconv.Itoa(counter))
+			for i := range snaps {
+				snaps[i].HistorySeq, snaps[i].History = uint64(counter), entries(max(1, counter-MaxHistory+1), counter)
+			}
+			if err := s.Save(snaps...); err != nil {
 				return err
 			}
 			if _, err := fmt.Fprintln(out, counter); err != nil {
@@ -99,7 +104,19 @@ func storedCounter(s *Store) (int, error) {
 	if len(seen) != 1 {
 		return 0, fmt.Errorf("snapshots from different transactions: counters %v", seen)
 	}
-	return strconv.Atoi(state)
+	counter, err := strconv.Atoi(state)
+	if err != nil {
+		return 0, err
+	}
+	// Each commit added the history entry numbered as the counter.
+	want := entries(max(1, counter-MaxHistory+1), counter)
+	for p, sn := range all {
+		if sn.HistorySeq != uint64(counter) || !reflect.DeepEqual(sn.History, want) {
+			return 0, fmt.Errorf("%s at counter %d: history numbered %d, %d entries, not those of the same transaction",
+				p, counter, sn.HistorySeq, len(sn.History))
+		}
+	}
+	return counter, nil
 }
 
 // TestKillMidSave kills a process saving in a loop at random moments and

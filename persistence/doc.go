@@ -9,9 +9,11 @@
 //
 // # The store
 //
-// Each node's Snapshot is JSON under "node/<path>"; the time of the last
-// Save under "meta/saved_at", and the commit count under
-// "meta/generation" (see Damage). Every write
+// Each node's Snapshot is JSON under "node/<path>", but for its history:
+// one key per entry, "hist/<path>\x00<slot>", written once, not with
+// every change of the node (history.go); the time of the last Save under
+// "meta/saved_at", and the commit count under "meta/generation" (see
+// Damage). Every write
 // method commits one Badger transaction, so after a kill -9 the store holds
 // all of a Save or none of it. Commits are not fsynced one by one (Close
 // syncs): a power cut may lose the last seconds, after which every

@@ -42,6 +42,12 @@ type Snapshot struct {
 	// History is the node's recent supervision history, oldest first;
 	// Save keeps the last MaxHistory entries.
 	History []HistoryEntry `json:"history,omitempty"`
+	// HistorySeq numbers History: its last entry is the HistorySeq-th the
+	// node recorded, so that Save writes only entries it has not written
+	// yet. An entry's number must never be given to another entry of the
+	// node. Zero numbers History from 1 and replaces the stored history,
+	// as does a number below the stored one.
+	HistorySeq uint64 `json:"history_seq,omitzero"`
 }
 
 // HistoryEntry is one supervision event, as "otpsv why" shows it.

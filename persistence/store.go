@@ -29,6 +29,10 @@ var ErrDamaged = errors.New("state store is damaged")
 // ErrClosed is returned by a Store's methods after Close.
 var ErrClosed = errors.New("state store is closed")
 
+// ErrTooBig is returned when a write does not fit in one transaction;
+// nothing of it was written.
+var ErrTooBig = errors.New("transaction too big")
+
 // DamagedError says which store is damaged and why.
 type DamagedError struct {
 	Dir    string // the store directory
@@ -75,9 +79,10 @@ const (
 // Badger tuning for a store of a few KB rewritten a few times a minute at
 // most; see badgerOptions.
 const (
-	memTableSize     = 16 << 20 // largest transaction is 15% of this: ~2.4 MB
-	valueLogFileSize = 1 << 20  // the smallest Badger accepts
-	valueThreshold   = 1 << 20  // Badger's maximum: every value stays in the LSM tree
+	memTableSize     = 2 << 20                 // largest transaction is 15% of this: ~300 KB
+	valueLogFileSize = 1 << 20                 // the smallest Badger accepts
+	valueThreshold   = memTableSize * 15 / 100 // the largest transaction: values stay in the LSM tree
+	baseTableSize    = 1 << 20                 // a table builder starts with twice this
 )
 
 // badgerOptions returns the Badger options Open uses for dir. Badger's defaults
@@ -85,9 +90,17 @@ const (
 // cache, 1 GB value-log files, an Info logger on stderr); otpsv keeps a
 // few KB. So:
 //
-//   - one 16 MB memtable: room for a transaction of ~2.4 MB (about 200
-//     nodes with full histories); the arena is touched only as far as it
-//     is used, so RSS stays small;
+//   - one 2 MB memtable: room for a transaction of ~300 KB, some 25 nodes
+//     with full histories written whole, hundreds as Save writes them
+//     (each history entry once, see history.go). What a memtable costs
+//     grows with it: its arena (in the Go heap, zeroed at each open, and
+//     counted in the GC's goal), its WAL as it fills, and its flush (the
+//     next arena, a table builder, the table). With 16 MB, a restart
+//     storm took the daemon from 21 to over 100 MB of RSS; with 2 MB and
+//     1 MB tables, a flush costs some 10 MB for a moment;
+//   - compaction as soon as level 0 holds a table: otpsv's data is a few
+//     KB, the rest of a flushed table is old versions, and every table
+//     is mapped in memory until compacted away;
 //   - no block cache and no compression (Badger panics on compression
 //     without a block cache, and blocks this small do not compress);
 //   - two compactors, the fewest Badger accepts short of none (none would
@@ -99,9 +112,10 @@ const (
 //     seconds, after which every supervised process is gone anyway; a
 //     daemon starting a thousand workers writes in bursts, and an fsync per
 //     burst made start-up slower. Close syncs;
-//   - 1 MB value-log files and a 1 MB value threshold: values stay in the
-//     LSM tree, where compaction drops old versions, so the value log
-//     (which only RunValueLogGC would shrink) stays empty;
+//   - 1 MB value-log files and a value threshold as large as a
+//     transaction: values stay in the LSM tree, where compaction drops
+//     old versions, so the value log (which only RunValueLogGC would
+//     shrink) stays empty;
 //   - table checksums verified when a table is opened, so a damaged table
 //     is reported by Open rather than by a later read;
 //   - no logger and no metrics.
@@ -112,6 +126,8 @@ func badgerOptions(dir string) badger.Options {
 		WithSyncWrites(false).
 		WithMemTableSize(memTableSize).
 		WithNumMemtables(1).
+		WithBaseTableSize(baseTableSize).
+		WithNumLevelZeroTables(1).
 		WithBlockCacheSize(0).
 		WithIndexCacheSize(0).
 		WithCompression(options.None).
@@ -387,8 +403,10 @@ func (s *Store) Close() error {
 // Save writes snaps, replacing what the store held for their paths, and
 // records the time as SavedAt, all in one transaction; with no snapshots
 // it records the time alone. Each snapshot's History is cut to its last
-// MaxHistory entries (the caller's slice is left alone). A transaction
-// may hold about 2.4 MB: some 250 nodes with full histories.
+// MaxHistory entries (the caller's slice is left alone); only entries the
+// store does not hold yet are written (see Snapshot.HistorySeq). A
+// transaction may hold about 300 KB, some 25 nodes with full histories
+// written whole; a larger one fails with ErrTooBig.
 func (s *Store) Save(snaps ...Snapshot) error {
 	for _, sn := range snaps {
 		if sn.Path == "" {
@@ -397,7 +415,7 @@ func (s *Store) Save(snaps ...Snapshot) error {
 	}
 	err := s.update(func(txn *badger.Txn) error {
 		for _, sn := range snaps {
-			if err := setJSON(txn, nodePrefix+sn.Path, sn.trimmed()); err != nil {
+			if err := putNode(txn, sn.trimmed()); err != nil {
 				return fmt.Errorf("node %q: %w", sn.Path, err)
 			}
 		}
@@ -413,7 +431,15 @@ func (s *Store) Save(snaps ...Snapshot) error {
 // ErrNotFound.
 func (s *Store) Load(path string) (Snapshot, error) {
 	var sn Snapshot
-	err := s.view(func(txn *badger.Txn) error { return getJSON(txn, nodePrefix+path, &sn) })
+	err := s.view(func(txn *badger.Txn) error {
+		var n storedNode
+		if err := getJSON(txn, nodePrefix+path, &n); err != nil {
+			return err
+		}
+		hist, err := readHistory(txn, histKeyPrefix(path))
+		sn = n.snapshot(hist[path])
+		return err
+	})
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("load %q: %w", path, err)
 	}
@@ -426,13 +452,18 @@ func (s *Store) All() (map[string]Snapshot, error) {
 	err := s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(nodePrefix), PrefetchValues: true, PrefetchSize: 100})
 		defer it.Close()
+		hist, err := readHistory(txn, []byte(histPrefix))
+		if err != nil {
+			return err
+		}
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
-			var sn Snapshot
-			if err := item.Value(func(v []byte) error { return decode(item.Key(), v, &sn) }); err != nil {
+			var n storedNode
+			if err := item.Value(func(v []byte) error { return decode(item.Key(), v, &n) }); err != nil {
 				return err
 			}
-			all[strings.TrimPrefix(string(item.Key()), nodePrefix)] = sn
+			path := strings.TrimPrefix(string(item.Key()), nodePrefix)
+			all[path] = n.snapshot(hist[path])
 		}
 		return nil
 	})
@@ -475,7 +506,7 @@ func (s *Store) update(fn func(*badger.Txn) error) error {
 		return setJSON(txn, metaPrefix+metaGen, next)
 	})
 	if errors.Is(err, badger.ErrTxnTooBig) {
-		return fmt.Errorf("transaction larger than %d bytes: %w", memTableSize*15/100, err)
+		return fmt.Errorf("%w: over %d bytes: %w", ErrTooBig, memTableSize*15/100, err)
 	}
 	if err != nil {
 		return err

@@ -56,6 +56,7 @@ func sampleWithHistory(path string, i, history int) Snapshot {
 		LastExitAt:  t0,
 		LastCheck:   "ok",
 		LastCheckAt: t0.Add(time.Minute),
+		HistorySeq:  uint64(history), // numbered, as otpsv saves them
 	}
 	for j := range history {
 		sn.History = append(sn.History, HistoryEntry{

@@ -72,6 +72,9 @@ func directCommand(c *cli.Context, verb, path string) error {
 			event = "operator_stop"
 		}
 		snap.History = append(snap.History, persistence.HistoryEntry{Time: time.Now(), Event: event})
+		// The entry is the next one: numbered as the store wants it, as
+		// actors.restore then record would.
+		snap.HistorySeq = max(snap.HistorySeq, uint64(len(snap.History)-1)) + 1
 		if err := st.Save(snap); err != nil {
 			return exitWith(exitFailed, err)
 		}
