@@ -637,6 +637,13 @@ func otpsv(t *testing.T, dir string, args ...string) result {
 	cmd := exec.CommandContext(ctx, otpsvBin, args...)
 	cmd.Dir = dir
 	cmd.Env = testEnv()
+	return runShort(t, ctx, cmd, args)
+}
+
+// runShort runs cmd, a short otpsv verb with args prepared by the caller
+// under ctx (as another user, say), to completion.
+func runShort(t *testing.T, ctx context.Context, cmd *exec.Cmd, args []string) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -313,18 +312,7 @@ func (r *tsvcRunner) run(args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), commandGuard)
 	defer cancel()
-	cmd := r.command(ctx, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("otpsv %v: no exit within %v", args, commandGuard)
-	}
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("otpsv %v: %v", args, err)
-	}
-	return result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+	return runShort(t, ctx, r.command(ctx, args...), args)
 }
 
 // node is path's node of `otpsv tree --json` (live, or the saved state
