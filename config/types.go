@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 
@@ -119,10 +120,77 @@ type Node struct {
 	Pattern    string // regular expression for the process table
 	PatternSet bool   // Pattern was written by the user (else derived from Start)
 	SearchPath string // `path:` key: PATH for the commands
+	// Health keys (SPEC §6). Ready, ReadyFD, ReadyTimeout and Watchdog are
+	// for process workers only; probes for every worker.
+	Ready        ReadyKind
+	ReadyFD      int           // with ReadyFD: the descriptor the worker writes a newline on
+	ReadyTimeout time.Duration // not ready within it: a failure; default Timeout
+	Watchdog     time.Duration // with ReadyNotify: 0 means none
+	Readiness    *Probe        // nil: none
+	Liveness     *Probe        // nil: none
+	// Backoff is the delay before restarting the node after a failure:
+	// its own `backoff:`, else its nearest ancestor supervisor's; nil
+	// means restart at once.
+	Backoff *policy.Backoff
+
 	// Pidfile is the absolute path of the file where the service writes
 	// its main pid ("" when not given); relative paths in the file are
 	// taken from the directory of the config file that holds them.
 	Pidfile string
+}
+
+// ReadyKind is how a process worker tells otpsv it is ready (`ready:`).
+type ReadyKind int
+
+// Readiness signals.
+const (
+	ReadySpawn  ReadyKind = iota // ready once spawned
+	ReadyNotify                  // sd_notify READY=1 on NOTIFY_SOCKET
+	ReadyFD                      // s6 notification-fd: a newline on fd ReadyFD
+)
+
+func (r ReadyKind) String() string {
+	switch r {
+	case ReadyNotify:
+		return "notify"
+	case ReadyFD:
+		return "fd"
+	}
+	return "spawn"
+}
+
+// ProbeKind is what a probe does.
+type ProbeKind int
+
+// Probe kinds.
+const (
+	ProbeHTTP ProbeKind = iota + 1 // GET URL: a status 200-399 is success
+	ProbeTCP                       // connect to Addr
+	ProbeExec                      // run Argv: exit 0 is success
+)
+
+// Probe is one readiness or liveness probe of a worker.
+type Probe struct {
+	Kind ProbeKind
+	URL  string   // ProbeHTTP
+	Addr string   // ProbeTCP: host:port
+	Argv []string // ProbeExec
+	policy.ProbeSpec
+	Line int `json:"-"` // line of the probe in File
+}
+
+// String names the probe as failure reasons show it ("GET URL", "tcp
+// ADDR", "exec ARGV0").
+func (p *Probe) String() string {
+	switch p.Kind {
+	case ProbeHTTP:
+		return "GET " + p.URL
+	case ProbeTCP:
+		return "tcp " + p.Addr
+	case ProbeExec:
+		return "exec " + strings.Join(p.Argv, " ")
+	}
+	return "probe"
 }
 
 // Config is a loaded, validated configuration.
