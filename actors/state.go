@@ -105,7 +105,7 @@ func HistoryFromStored(h []persistence.HistoryEntry) []control.HistoryEntry {
 	for i, e := range h {
 		out[i] = control.HistoryEntry{
 			Time: e.Time, Event: e.Event, Detail: e.Detail, Cause: e.Cause, Supervisor: e.Supervisor,
-			Strategy: e.Strategy, Action: e.Action, Restarted: e.Restarted, Budget: e.Budget,
+			Strategy: e.Strategy, Action: e.Action, Restarted: e.Restarted, Budget: e.Budget, Delay: e.Delay,
 		}
 	}
 	return out
@@ -116,7 +116,7 @@ func toStored(h []control.HistoryEntry) []persistence.HistoryEntry {
 	for i, e := range h {
 		out[i] = persistence.HistoryEntry{
 			Time: e.Time, Event: e.Event, Detail: e.Detail, Cause: e.Cause, Supervisor: e.Supervisor,
-			Strategy: e.Strategy, Action: e.Action, Restarted: e.Restarted, Budget: e.Budget,
+			Strategy: e.Strategy, Action: e.Action, Restarted: e.Restarted, Budget: e.Budget, Delay: e.Delay,
 		}
 	}
 	return out

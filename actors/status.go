@@ -62,7 +62,11 @@ type nodeInfo struct {
 	// has looked at that process: a save made earlier (the first save of
 	// the whole tree, at start-up) must not erase a pid the next run needs
 	// to adopt or stop, whenever a kill -9 interrupts this one.
-	carried  *carriedProc
+	carried *carriedProc
+	// notReady: a readiness probe says the running worker is not ready.
+	notReady bool
+	// message is the worker's STATUS= text (sd_notify).
+	message  string
 	saver    *saver
 	observer func(Event)
 }
@@ -246,7 +250,7 @@ func (ni *nodeInfo) settle() {
 	ni.mu.Lock()
 	st := ni.state
 	ni.mu.Unlock()
-	if st == StateFailed || st == StateDirty {
+	if st == StateFailed || st == StateDirty || st == StateBackoff {
 		ni.set(StateStopped, 0)
 	}
 }
@@ -311,6 +315,11 @@ func (r *registry) snap(n *config.Node, ancestorStopped bool) *control.Node {
 	if ni.pid > 0 {
 		pid := ni.pid
 		st.Pid = &pid
+	}
+	if n.Type != config.Supervisor && (ni.state == StateRunning || ni.state == StateStarting) {
+		ready := ni.state == StateRunning && !ni.notReady
+		st.Ready = &ready
+		st.Message = ni.message
 	}
 	ni.mu.Unlock()
 	if n.Type == config.Supervisor {

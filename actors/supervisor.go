@@ -25,6 +25,10 @@ type slot struct {
 	// guard: the child is a service worker that only keeps its service
 	// stopped.
 	guard bool
+	// streak counts the child's failures in a row, for its backoff.
+	streak policy.Streak
+	// held: the child waits, stopped, for a delayed restart (backoff).
+	held bool
 }
 
 type opKind int
@@ -73,6 +77,9 @@ type supervisor struct {
 	unready map[*slot]bool
 	queue   []op
 	cur     *op // the step in flight, waiting for childStarted or Terminated
+	// delayed are the restarts waiting out a backoff, by failed child.
+	delayed map[*slot]*delayedRestart
+	seq     int // numbers the delayed restarts
 	mode    mode
 	reason  string // why it gives up
 }
@@ -82,7 +89,7 @@ var _ actor.SupervisorStrategy = (*supervisor)(nil)
 func newSupervisor(node *config.Node, e *env) actor.Producer {
 	return func() actor.Actor {
 		s := &supervisor{
-			node: node, env: e, info: e.reg.get(node.Path), unready: make(map[*slot]bool),
+			node: node, env: e, info: e.reg.get(node.Path), unready: make(map[*slot]bool), delayed: make(map[*slot]*delayedRestart),
 			policy: policy.New(policy.Spec{Strategy: node.Strategy, Intensity: node.Intensity, Period: node.Period}, e.clock),
 		}
 		for _, c := range node.Children {
@@ -129,11 +136,20 @@ func (s *supervisor) Receive(ctx actor.Context) {
 				delete(s.unready, k)
 			}
 		}
+		if i := s.indexOf(m.pid); i >= 0 {
+			s.kids[i].streak.Ready(s.env.clock.Now())
+		}
 		if s.waitingFor(m.pid) {
 			s.cur.finish(nil)
 			s.cur = nil
 		}
 		s.advance(ctx)
+	case *childUnready:
+		if i := s.indexOf(m.pid); i >= 0 {
+			s.kids[i].streak.Unready()
+		}
+	case *restartDue:
+		s.restartDue(ctx, m)
 	case *command:
 		s.command(ctx, m)
 	case *reconfigure:
@@ -143,6 +159,10 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			if samePID(k.pid, m.Who) {
 				k.pid, k.failed = nil, false
 				delete(s.unready, k)
+				k.streak.Unready()
+				if k.held {
+					k.info.set(StateBackoff, 0)
+				}
 				s.dropRetired(k)
 				if s.cur != nil && s.cur.k == k && s.cur.kind == opStop {
 					s.cur.finish(nil)
@@ -158,6 +178,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		}
 		s.mode = modeStopping
 		s.info.set(StateStopping, 0)
+		s.cancelBackoffs(false)
 		s.stopEverything()
 		s.advance(ctx)
 	}
@@ -192,6 +213,18 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 		s.cur.finish(fmt.Errorf("%s failed while starting: %s", k.node.Path, f.what))
 		s.cur = nil // it will never report started
 	}
+	if d, n := s.backoffDelay(k, f); d > 0 {
+		s.delayRestart(ctx, k, f, d, n)
+	} else {
+		s.decide(k, f)
+	}
+	s.advance(ctx)
+}
+
+// decide applies the policy to the failure f of child k, counting the
+// restart it performs towards intensity, and queues the plan.
+func (s *supervisor) decide(k *slot, f *failure) {
+	i := s.index(k)
 	act := s.policy.ChildExited(s.policyChildren(), i, f.abnormal)
 	s.info.setSupRestarts(s.policy.Restarts())
 	s.recordDecision(k, f, act)
@@ -229,9 +262,9 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 		s.env.noteGaveUp(s.node.Path)
 		s.env.report(s.node.Path, "gave up: "+s.reason)
 		s.info.set(StateStopping, 0)
+		s.cancelBackoffs(false)
 		s.stopEverything()
 	}
-	s.advance(ctx)
 }
 
 // recordDecision keeps what happened and what was decided in the history
@@ -464,6 +497,9 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 		m.reply(fmt.Errorf("unknown command %q", m.verb))
 		return
 	}
+	if k.held {
+		s.cancelBackoffs(true)
+	}
 	s.queue = append(plan, s.queue...)
 	s.advance(ctx)
 }
@@ -476,6 +512,8 @@ func (s *supervisor) reconfigure(ctx actor.Context, m *reconfigure) {
 		m.reply(fmt.Errorf("supervisor %s is stopping", s.node.Path))
 		return
 	}
+	// A reload cancels every wait: the new definitions apply now.
+	s.cancelBackoffs(true)
 	n := m.node
 	if n.Fingerprint() != s.node.Fingerprint() {
 		s.policy.SetSpec(policy.Spec{Strategy: n.Strategy, Intensity: n.Intensity, Period: n.Period})

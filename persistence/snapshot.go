@@ -65,6 +65,8 @@ type HistoryEntry struct {
 	// "give_up").
 	Supervisor string `json:"supervisor,omitzero"`
 	Action     string `json:"action,omitzero"`
+	// Delay is the wait before the restart (Action "backoff").
+	Delay time.Duration `json:"delay,omitzero"`
 	// Restarted lists the paths restarted together because of the event.
 	Restarted []string `json:"restarted,omitempty"`
 	// Budget is the restart budget left in the current period.

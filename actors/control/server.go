@@ -36,8 +36,14 @@ type Node struct {
 	Done bool `json:"done,omitempty"`
 	// AdminStopped marks a node an operator stopped (`otpsv stop`): it is
 	// expected stopped until `otpsv start`.
-	AdminStopped bool    `json:"admin_stopped,omitempty"`
-	Children     []*Node `json:"children,omitempty"`
+	AdminStopped bool `json:"admin_stopped,omitempty"`
+	// Ready is set for a worker that is starting or running: false until
+	// its readiness signal and probe said ready, and while a readiness
+	// probe says it is not.
+	Ready *bool `json:"ready,omitempty"`
+	// Message is the worker's own word on its state (sd_notify STATUS=).
+	Message  string  `json:"message,omitempty"`
+	Children []*Node `json:"children,omitempty"`
 }
 
 // HistoryEntry is one supervision event of a node, as `otpsv why` shows.
@@ -57,6 +63,8 @@ type HistoryEntry struct {
 	// Action is the decision: "restart", "ignore" (restart type says stay
 	// down) or "give_up".
 	Action string `json:"action,omitempty"`
+	// Delay is the wait before the restart (Action "backoff").
+	Delay time.Duration `json:"delay,omitempty"`
 	// Restarted lists the paths restarted together because of the event.
 	Restarted []string `json:"restarted,omitempty"`
 	// Budget is the supervisor's restart budget left in its period after

@@ -105,7 +105,7 @@ func asExpected(n *control.Node) bool {
 	case "stopped":
 		return n.State == "stopped"
 	default:
-		return n.State == "running" || (n.State == "stopped" && n.Done)
+		return n.State == "running" && (n.Ready == nil || *n.Ready) || (n.State == "stopped" && n.Done)
 	}
 }
 
@@ -128,6 +128,8 @@ func stateLabel(n *control.Node) string {
 		return "done"
 	case n.AdminStopped:
 		return n.State + "(operator)"
+	case n.State == "running" && n.Ready != nil && !*n.Ready:
+		return "running(not-ready)"
 	}
 	return n.State
 }

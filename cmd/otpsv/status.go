@@ -45,6 +45,9 @@ func statusLine(n *control.Node) string {
 		fmt.Fprintf(&b, " pid=%d", *n.Pid)
 	}
 	fmt.Fprintf(&b, " expected=%s restarts=%d", n.Expected, n.Restarts)
+	if n.Message != "" {
+		fmt.Fprintf(&b, " message=%q", n.Message)
+	}
 	if !asExpected(n) {
 		b.WriteString(" !")
 	}

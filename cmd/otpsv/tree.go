@@ -100,10 +100,17 @@ func useColor(mode string) bool {
 }
 
 // printTree writes one node per line, indented: name, type, strategy,
-// state, pid, uptime, restarts in the current period, expected state.
+// state, pid, uptime, restarts in the current period, expected state, and
+// the workers' own messages (sd_notify STATUS=) when any has one.
 func printTree(w io.Writer, root *control.Node, color bool, now time.Time) {
+	messages := false
+	walkNodes(root, func(n *control.Node, _ int) { messages = messages || n.Message != "" })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTYPE\tSTRATEGY\tSTATE\tPID\tUPTIME\tRESTARTS\tEXPECTED")
+	head := "NAME\tTYPE\tSTRATEGY\tSTATE\tPID\tUPTIME\tRESTARTS\tEXPECTED"
+	if messages {
+		head += "\tMESSAGE"
+	}
+	fmt.Fprintln(tw, head)
 	walkNodes(root, func(n *control.Node, depth int) {
 		pid, up := "-", "-"
 		if n.Pid != nil {
@@ -120,8 +127,12 @@ func printTree(w io.Writer, root *control.Node, color bool, now time.Time) {
 		if color {
 			state = paint(state, n)
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s",
 			strings.Repeat("  ", depth), n.Name, n.Type, strategy, state, pid, up, n.Restarts, n.Expected)
+		if messages {
+			fmt.Fprintf(tw, "\t%s", n.Message)
+		}
+		fmt.Fprintln(tw)
 	})
 	_ = tw.Flush()
 }

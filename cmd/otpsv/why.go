@@ -110,6 +110,8 @@ func describe(e control.HistoryEntry) string {
 		fmt.Fprintf(&b, "; %s applied %s, restarted %s; budget left %d", e.Supervisor, e.Strategy, strings.Join(e.Restarted, ", "), e.Budget)
 	case "ignore":
 		fmt.Fprintf(&b, "; not restarted (restart type)")
+	case "backoff":
+		fmt.Fprintf(&b, "; %s restarts %s after a backoff of %s", e.Supervisor, strings.Join(e.Restarted, ", "), e.Delay.Round(time.Millisecond))
 	case "give_up":
 		fmt.Fprintf(&b, "; %s exceeded its restart intensity and gave up", e.Supervisor)
 	}
