@@ -3,7 +3,8 @@
 // Node values that the rest of otpsv runs without looking at YAML again.
 //
 // It imports neither protoactor nor badger; its only otpsv dependency is
-// actors/policy, which is pure (the Strategy and RestartType enums).
+// actors/policy, which is pure (the Strategy and RestartType enums, the
+// Backoff and ProbeSpec values and their defaults).
 //
 // # Loading and errors
 //
@@ -77,6 +78,24 @@
 // commands of "<control> <verb>" unless given. Without control, restart
 // defaults to stop+start. Its pattern defaults to the start command's
 // words joined by single spaces, matched literally (PatternSet false).
+//
+// # Health
+//
+// A process worker may say how it signals readiness (ready: spawn, notify,
+// or fd:N with N from 3 to 1023), how long it may take (ready_timeout,
+// default its timeout) and, with ready: notify only, a watchdog. Any
+// worker may have probes (readiness and/or liveness), each exactly one of
+// http (an http or https URL with a host), tcp (HOST:PORT, numeric port)
+// or exec (a command), with the schedule of policy.DefaultProbeSpec for
+// the keys it leaves out; a liveness probe's success_threshold must be 1.
+// ready, ready_timeout and watchdog on a service worker are errors that
+// say why: otpsv is not the parent of a daemonized service.
+//
+// backoff is a mapping (keys left out come from policy.DefaultBackoff) or
+// none/false. A node's Backoff is its own, else that of its nearest
+// ancestor supervisor that has the key; none gives nil and stops the
+// inheritance for the subtree below. Load resolves it after the whole
+// tree, included files too, is read, and gives every node its own copy.
 //
 // # Includes
 //

@@ -82,6 +82,9 @@ type loader struct {
 	// nodes counts the nodes read; tooMany is set past MaxNodes.
 	nodes   int
 	tooMany bool
+	// backoffs holds the nodes that have a backoff key, with its value
+	// (nil for none), for inheritBackoff.
+	backoffs map[*Node]*policy.Backoff
 }
 
 // MaxNodes is the most nodes a configuration may hold. Aliases can
@@ -440,6 +443,8 @@ func (l *loader) config(r io.Reader, file string) *Config {
 	}
 	l.chain = []chainLink{{id: fileID(file), name: file}}
 	c.Tree = l.node(v, s, sc, "", "tree", false)
+	// After the whole tree: included subtrees inherit too.
+	l.inheritBackoff(c.Tree, nil)
 	return c
 }
 
@@ -530,9 +535,9 @@ func (l *loader) settings(a *at, v *yaml.Node, st *Settings) {
 // Keys of each kind of node.
 var (
 	commonKeys     = []string{"name", "type", "expected", "vars"}
-	supervisorKeys = []string{"strategy", "intensity", "period", "children"}
-	processKeys    = []string{"command", "dir", "env", "user", "group", "stop_signal", "stop_timeout", "restart", "stdout", "stderr", "status", "timeout"}
-	serviceKeys    = []string{"control", "start", "stop", "status", "restart", "pattern", "timeout", "path", "pidfile"}
+	supervisorKeys = []string{"strategy", "intensity", "period", "children", "backoff"}
+	processKeys    = []string{"command", "dir", "env", "user", "group", "stop_signal", "stop_timeout", "restart", "stdout", "stderr", "status", "timeout", "ready", "ready_timeout", "watchdog", "probes", "backoff"}
+	serviceKeys    = []string{"control", "start", "stop", "status", "restart", "pattern", "timeout", "path", "pidfile", "probes", "backoff"}
 )
 
 func keysOf(t Type) []string {
@@ -669,7 +674,7 @@ func (l *loader) node(m *yaml.Node, s src, sc *scope, parent, where string, stop
 			}
 		case !contains(keysOf(n.Type), p.key):
 			if contains(supervisorKeys, p.key) || contains(processKeys, p.key) || contains(serviceKeys, p.key) {
-				a.errf(p.k.Line, "", fmt.Errorf("%w %q for %s", ErrUnknownKey, p.key, kindDesc(n.Type)))
+				a.errf(p.k.Line, "", fmt.Errorf("%w %q for %s%s", ErrUnknownKey, p.key, kindDesc(n.Type), keyHint(n.Type, p.key)))
 			} else {
 				a.errf(p.k.Line, "", fmt.Errorf("%w %q", ErrUnknownKey, p.key))
 			}
@@ -701,6 +706,7 @@ func (l *loader) node(m *yaml.Node, s src, sc *scope, parent, where string, stop
 	case Service:
 		l.service(a, f, m, n)
 	}
+	l.health(a, f, n)
 	if broken {
 		return nil
 	}

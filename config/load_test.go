@@ -128,7 +128,7 @@ tree:
 	p := r.Children[0]
 	wantP := &Node{
 		Name: "p", Path: "root/p", Type: Process, File: testFile, Line: 5,
-		Restart: policy.Permanent, Timeout: 60 * time.Second,
+		Restart: policy.Permanent, Timeout: 60 * time.Second, ReadyTimeout: 60 * time.Second,
 		Command: []string{"/bin/true"}, StopSignal: syscall.SIGTERM, StopTimeout: 10 * time.Second,
 	}
 	if !reflect.DeepEqual(p, wantP) {

@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // Print writes the resolved tree of c for `otpsv validate`: one node per
 // line, indented two spaces per level, as `name (type) key=value ...`.
-// Commands are shown as one shell-quoted string in double quotes.
+// Commands are shown as one shell-quoted string in double quotes; a
+// probe's and a backoff's keys as dotted keys (liveness.period=5s,
+// backoff.max=30s), the inherited backoff on every node it applies to.
 func Print(w io.Writer, c *Config) error {
 	bw := bufio.NewWriter(w)
 	var walk func(n *Node, depth int)
@@ -77,6 +80,16 @@ func describe(n *Node) string {
 			cmd("status", n.Status)
 			kv("timeout", shortDuration(n.Timeout))
 		}
+		if n.Ready != ReadySpawn {
+			kv("ready", readyString(n))
+		}
+		// ready_timeout matters only when something is waited for.
+		if n.Ready != ReadySpawn || n.Readiness != nil || len(n.Status) > 0 {
+			kv("ready_timeout", shortDuration(n.ReadyTimeout))
+		}
+		if n.Watchdog > 0 {
+			kv("watchdog", shortDuration(n.Watchdog))
+		}
 	case Service:
 		cmd("start", n.Start)
 		cmd("stop", n.Stop)
@@ -97,6 +110,34 @@ func describe(n *Node) string {
 		if n.Pidfile != "" {
 			kv("pidfile", fmt.Sprintf("%q", n.Pidfile))
 		}
+	}
+	for _, p := range []struct {
+		k string
+		p *Probe
+	}{{"readiness", n.Readiness}, {"liveness", n.Liveness}} {
+		if p.p == nil {
+			continue
+		}
+		switch p.p.Kind {
+		case ProbeHTTP:
+			kv(p.k+".http", fmt.Sprintf("%q", p.p.URL))
+		case ProbeTCP:
+			kv(p.k+".tcp", fmt.Sprintf("%q", p.p.Addr))
+		case ProbeExec:
+			cmd(p.k+".exec", p.p.Argv)
+		}
+		kv(p.k+".period", shortDuration(p.p.Period))
+		kv(p.k+".timeout", shortDuration(p.p.Timeout))
+		kv(p.k+".initial_delay", shortDuration(p.p.InitialDelay))
+		kv(p.k+".failure_threshold", strconv.Itoa(p.p.FailureThreshold))
+		kv(p.k+".success_threshold", strconv.Itoa(p.p.SuccessThreshold))
+	}
+	if b := n.Backoff; b != nil {
+		kv("backoff.initial", shortDuration(b.Initial))
+		kv("backoff.max", shortDuration(b.Max))
+		kv("backoff.factor", strconv.FormatFloat(b.Factor, 'g', -1, 64))
+		kv("backoff.jitter", strconv.FormatFloat(b.Jitter, 'g', -1, 64))
+		kv("backoff.reset_after", shortDuration(b.ResetAfter))
 	}
 	kv("expected", n.Expected.String())
 	return b.String()

@@ -50,13 +50,16 @@ next:
 }
 
 // Fingerprint returns a stable hash (hex SHA-256) of n's own definition:
-// every field but Children, File and Line. Two loads of an unchanged node
+// every field but Children, File, Line and Backoff. Two loads of an unchanged node
 // give the same fingerprint, even when it moved within its file or to
 // another file, or when its children changed; a reload uses it to tell
 // which nodes to restart.
 func (n *Node) Fingerprint() string {
 	own := *n
 	own.Children, own.File, own.Line = nil, "", 0
+	// A backoff only shapes the next restart: the supervisor reads the
+	// new one on reload, and nothing running needs a restart for it.
+	own.Backoff = nil
 	b, err := json.Marshal(&own)
 	if err != nil {
 		// A Node holds only strings, numbers, booleans and slices of them.
