@@ -150,7 +150,15 @@ func (ni *nodeInfo) set(s State, pid int) {
 // background saver: the worker saves the node itself, at once, and a
 // second write of the same node would be wasted on the busiest path.
 func (ni *nodeInfo) setStarted(s State, pid int, pidStart uint64) {
-	ni.apply(s, pid, func(ni *nodeInfo) { ni.pidStart = pidStart })
+	ni.apply(s, pid, func(ni *nodeInfo) { ni.pidStart, ni.notReady, ni.message = pidStart, false, "" })
+}
+
+// setMessage records the worker's STATUS= text; it is not saved (the
+// worker says it again).
+func (ni *nodeInfo) setMessage(m string) {
+	ni.mu.Lock()
+	ni.message = m
+	ni.mu.Unlock()
 }
 
 // apply changes state and pid (and whatever also does, under the same

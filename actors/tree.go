@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,6 +67,7 @@ type env struct {
 	checkInterval time.Duration
 	prior         *prior
 	instance      string // names the state_dir in the workers' tags
+	notifyDir     string // where workers' notify sockets are bound ("": abstract)
 	pass          bool
 	reportFn      func(path, what string)
 	saver         *saver
@@ -156,6 +158,9 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 	}
 	e := &env{log: opts.Logger, clock: opts.Clock, hurry: opts.Hurry, reg: newRegistry(cfg.Tree, opts.Observer),
 		checkInterval: cfg.Settings.CheckInterval, pass: opts.Pass, reportFn: opts.Report, instance: tagInstance(opts.StateDir)}
+	if opts.StateDir != "" {
+		e.notifyDir = filepath.Join(opts.StateDir, "notify")
+	}
 	if opts.Pass {
 		e.checkInterval = 0 // a pass checks once, at start
 	}

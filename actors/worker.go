@@ -39,6 +39,7 @@ type processWorker struct {
 	// liveness every check_interval.
 	cmds  *commands
 	check checker
+	h     workerHealth
 }
 
 type procTick struct{}
@@ -70,6 +71,14 @@ func (w *processWorker) Receive(ctx actor.Context) {
 		w.liveness(ctx)
 	case *checkResult:
 		w.checked(ctx, m)
+	case *healthTimer:
+		w.timer(ctx, m)
+	case *probeDone:
+		w.probed(ctx, m)
+	case *notified:
+		w.notified(ctx, m)
+	case *fdSignalled:
+		w.fdSignalled(ctx, m)
 	case *actor.Stopping:
 		w.stop()
 	}
@@ -96,9 +105,13 @@ func (w *processWorker) start(ctx actor.Context) {
 	spec.Detach = w.env.pass // a pass's processes outlive it
 	var p *proc.Process
 	if err == nil {
+		err = w.prepareHealth(&spec)
+	}
+	if err == nil {
 		p, err = proc.Start(spec)
 	}
 	if err != nil {
+		w.closeHealth()
 		w.failed = true
 		w.info.set(StateFailed, 0)
 		w.env.log.Error("start failed", "node", w.node.Path, "err", err)
@@ -106,9 +119,10 @@ func (w *processWorker) start(ctx actor.Context) {
 	}
 	w.p = p
 	st, _ := p.StartTime()
+	gate := gated(w.node)
 	state := StateRunning
-	if len(w.node.Status) > 0 {
-		state = StateStarting // until the status command first exits 0
+	if gate {
+		state = StateStarting // until it is ready
 	}
 	w.info.setStarted(state, p.Pid, st)
 	w.env.log.Info("started", "node", w.node.Path, "pid", p.Pid)
@@ -123,8 +137,17 @@ func (w *processWorker) start(ctx actor.Context) {
 		// process is known by its tag (see decideTakeOver).
 		w.info.saver.mark(w.info)
 	}
-	w.started(ctx, len(w.node.Status) == 0)
+	w.started(ctx, !gate)
 	w.watch(ctx)
+	if !gate {
+		if w.node.Liveness != nil {
+			w.h.ready = true
+			w.onReady(ctx)
+		}
+		return
+	}
+	w.listen(ctx, p.Pid)
+	w.awaitReady(ctx)
 	if len(w.node.Status) == 0 {
 		return
 	}
@@ -226,8 +249,10 @@ func (w *processWorker) adopt(ctx actor.Context) bool {
 		w.env.log.Info("adopted", "node", w.node.Path, "pid", p.Pid)
 	}
 	w.watch(ctx)
+	w.adoptHealth(ctx)
 	if len(w.node.Status) == 0 {
 		w.started(ctx, true)
+		w.onReady(ctx)
 		return true
 	}
 	// ready once its liveness check passes (a pass checks only this once)
@@ -244,10 +269,8 @@ func (w *processWorker) readiness(ctx actor.Context, m *procReady) {
 	if m.res.obs != obsRunning {
 		w.failCheck("not ready: " + m.res.detail)
 	}
-	w.info.set(StateRunning, w.p.Pid)
-	w.env.log.Info("ready", "node", w.node.Path, "pid", w.p.Pid)
-	ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
-	w.schedule(ctx)
+	w.h.statusOK = true
+	w.maybeReady(ctx)
 }
 
 func (w *processWorker) schedule(ctx actor.Context) {
@@ -272,6 +295,8 @@ func (w *processWorker) checked(ctx actor.Context, r *checkResult) {
 	if w.adoptCheck {
 		w.adoptCheck = false
 		ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
+		w.onReady(ctx) // schedules the next check too
+		return
 	}
 	w.schedule(ctx)
 }
@@ -349,6 +374,7 @@ func (w *processWorker) stop() {
 	w.stopping = true
 	close(w.abort)
 	w.check.stop()
+	w.closeHealth()
 	if w.p == nil {
 		w.info.set(StateStopped, 0)
 		return

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,6 +80,14 @@ type Spec struct {
 	// children inherit it, and FindTagged finds them all in /proc, even
 	// when otpsv died before it could save their pids.
 	Tag string
+	// ExtraFiles gives the process more open files: each becomes that
+	// descriptor number (3 or more) in the process, and the numbers from 3
+	// to the highest one that are not in the map are closed there. It is
+	// how a worker gets its s6 notification fd. Start makes each file
+	// blocking (File.Fd), as os/exec does: the process shares the open
+	// file and expects blocking I/O. The caller still owns the files and
+	// closes its copies once Start returns.
+	ExtraFiles map[int]*os.File
 }
 
 // Process is one started process and its process group.
@@ -111,11 +120,21 @@ func Start(spec Spec) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
+	top, err := checkExtraFiles(spec.ExtraFiles)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Argv[0], err)
+	}
 	files, closeAll, err := openStdio(spec)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAll()
+	if files, err = withExtraFiles(files, spec.ExtraFiles, top); err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Argv[0], err)
+	}
+	// ForkExec sees only the descriptors' numbers: the files must not be
+	// finalized (closing them, freeing the numbers) before it is done.
+	defer runtime.KeepAlive(spec.ExtraFiles)
 	sys := &syscall.SysProcAttr{Setpgid: !spec.Detach, Setsid: spec.Detach, Credential: spec.Credential}
 	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys}
 
@@ -224,6 +243,47 @@ func openStdio(spec Spec) ([]uintptr, func(), error) {
 		return nil, closeAll, err
 	}
 	return []uintptr{stdin.Fd(), stdout.Fd(), stderr.Fd()}, closeAll, nil
+}
+
+// closedInChild in ProcAttr.Files closes that descriptor in the child
+// (ForkExec's -1).
+const closedInChild = ^uintptr(0)
+
+// checkExtraFiles checks the numbers of extra files and returns the
+// highest (0 when there are none).
+func checkExtraFiles(extra map[int]*os.File) (int, error) {
+	top := 0
+	for n, f := range extra {
+		if n < 3 {
+			return 0, fmt.Errorf("extra file at descriptor %d: below 3 (stdin, stdout and stderr are not extra files)", n)
+		}
+		if f == nil {
+			return 0, fmt.Errorf("extra file at descriptor %d: nil", n)
+		}
+		top = max(top, n)
+	}
+	return top, nil
+}
+
+// withExtraFiles appends the extra files to the stdio descriptors, each
+// at its own number up to top, with the holes closed in the child.
+func withExtraFiles(files []uintptr, extra map[int]*os.File, top int) ([]uintptr, error) {
+	if len(extra) == 0 {
+		return files, nil
+	}
+	all := make([]uintptr, top+1)
+	copy(all, files)
+	for n := len(files); n <= top; n++ {
+		all[n] = closedInChild
+	}
+	for n, f := range extra {
+		fd := f.Fd()
+		if fd == closedInChild {
+			return nil, fmt.Errorf("extra file at descriptor %d: %w", n, os.ErrClosed)
+		}
+		all[n] = fd
+	}
+	return all, nil
 }
 
 // exited records the end of the process once: for an adopted process the
