@@ -3,7 +3,7 @@
 # here from ../shared/bench; the otpsv adapter is finished in this copy).
 # Usage: OTPSV=/path/to/otpsv bench/run.sh   (make bench does this)
 # Prints "metric value unit" lines; also saved under $OUT (default
-# /tmp/bench-results/otpsv-<date>.txt). Takes about 6 minutes.
+# /tmp/bench-results/otpsv-<date>.txt). Takes about 9 minutes.
 set -u
 cd "$(dirname "$0")" || exit 1
 export BENCH_WORKER=${BENCH_WORKER:-/tmp/bench-worker}
@@ -18,6 +18,8 @@ out=$OUT/otpsv-$(date -u +%Y%m%dT%H%M%SZ).txt
 	REPEATS=${REPEATS:-100} SETTLE=${SETTLE:-0.2} ./restart-latency.sh otpsv
 	./scale.sh otpsv 100 1000
 	./storm.sh otpsv # RSS while 25 workers are killed every 50-300 ms for 60 s
+	# 1000 HTTP liveness probes a second for 60 s; ready: notify restart latency
+	./health.sh
 	# the floor under the 1000-worker startup, in the same session
 	(cd forkfloor && go run . -n 1000 -worker "$BENCH_WORKER")
 	./stop-all.sh otpsv 100

@@ -17,6 +17,9 @@ import (
 var (
 	otpsvBin   string // the otpsv binary under test, built with -race
 	fixtureBin string // test/testdata/fixture
+	// healthfixBin is test/testdata/healthfix: the worker of the health
+	// tests (sd_notify, notification fd, HTTP endpoints, watchdog).
+	healthfixBin string
 	// raceDir collects the race detector's reports of every otpsv run
 	// (GORACE log_path): a report there fails the run, even when the
 	// test that started that otpsv saw nothing wrong (a killed daemon, a
@@ -39,6 +42,7 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		otpsvBin = filepath.Join(dir, "otpsv")
 		fixtureBin = filepath.Join(dir, "fixture")
+		healthfixBin = filepath.Join(dir, "healthfix")
 		raceDir = filepath.Join(dir, "race")
 		// Unprivileged runs (setpriv) write their reports here too.
 		if err := os.Mkdir(raceDir, 0o777); err != nil || os.Chmod(raceDir, 0o1777) != nil {
@@ -58,6 +62,7 @@ func TestMain(m *testing.M) {
 		}{
 			{otpsvBin, "./cmd/otpsv", true},
 			{fixtureBin, "./test/testdata/fixture", false},
+			{healthfixBin, "./test/testdata/healthfix", false},
 		} {
 			args := []string{"build", "-o", b.out}
 			if b.race {
