@@ -163,4 +163,3 @@ func (s *supervisor) index(k *slot) int {
 	}
 	return -1
 }
-
