@@ -143,7 +143,7 @@ tree:
 		t.Fatal("root did not give up")
 	}
 	err := h.tree.Err()
-	if !errors.Is(err, ErrRootGaveUp) || !strings.Contains(err.Error(), "r/crash: exit status 3") {
+	if !errors.Is(err, ErrRootGaveUp) || !strings.Contains(err.Error(), "r/crash: exit 3") {
 		t.Fatalf("got %v", err)
 	}
 	if p := pidOf(h.tree.Snapshot(), "r/ok"); p != 0 {

@@ -27,7 +27,7 @@ type Snapshot struct {
 	// within that supervisor's current period (a supervisor that starts
 	// afresh forgets them): what `tree` shows as the node's restarts.
 	Restarted []time.Time `json:"restarted,omitempty"`
-	// LastExit describes the last exit ("exit status 1", "signal: killed").
+	// LastExit describes the last exit ("exit 1", "signal: killed").
 	LastExit   string    `json:"last_exit,omitzero"`
 	LastExitAt time.Time `json:"last_exit_at,omitzero"`
 	// LastCheck is the last status/health check result.
@@ -55,7 +55,7 @@ type HistoryEntry struct {
 	Time time.Time `json:"time"`
 	// Event is what was detected ("exit", "check_failed", "gave_up", ...).
 	Event string `json:"event"`
-	// Detail says more ("exit status 1", "status timed out").
+	// Detail says more ("exit 1", "status timed out").
 	Detail string `json:"detail,omitzero"`
 	// Strategy is the strategy applied ("one_for_all").
 	Strategy string `json:"strategy,omitzero"`

@@ -20,14 +20,14 @@ func TestRestartTypes(t *testing.T) {
 		status  string // in the "exited" event
 		again   bool   // restarted
 	}{
-		{"transient", "0", "exit status 0", false},
-		{"transient", "3", "exit status 3", true},
+		{"transient", "0", "exit 0", false},
+		{"transient", "3", "exit 3", true},
 		{"transient", "kill", "killed by signal KILL", true},
-		{"temporary", "0", "exit status 0", false},
-		{"temporary", "1", "exit status 1", false},
+		{"temporary", "0", "exit 0", false},
+		{"temporary", "1", "exit 1", false},
 		{"temporary", "kill", "killed by signal KILL", false},
-		{"permanent", "0", "exit status 0", true},
-		{"permanent", "1", "exit status 1", true},
+		{"permanent", "0", "exit 0", true},
+		{"permanent", "1", "exit 1", true},
 	} {
 		t.Run(tc.restart+"/"+tc.code, func(t *testing.T) {
 			t.Parallel()
@@ -243,7 +243,7 @@ func TestRootGivesUp(t *testing.T) {
 		t.Fatalf("exit status %d, want 1", code)
 	}
 	msg := d.plainStderr()
-	for _, want := range []string{"root supervisor gave up", "site", "restart intensity exceeded", "site/crash", "exit status 1"} {
+	for _, want := range []string{"root supervisor gave up", "site", "restart intensity exceeded", "site/crash", "exit 1"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("stderr %q does not contain %q", msg, want)
 		}

@@ -53,7 +53,7 @@ type HistoryEntry struct {
 	// (restarted with a failed sibling), "gave_up", "operator_stop",
 	// "operator_start", "operator_restart".
 	Event string `json:"event"`
-	// Detail is what was detected ("exit status 1", "killed by signal KILL").
+	// Detail is what was detected ("exit 1", "killed by signal KILL").
 	Detail string `json:"detail,omitempty"`
 	// Cause is the path of the node whose failure this entry follows from.
 	Cause string `json:"cause,omitempty"`

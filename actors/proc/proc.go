@@ -39,7 +39,7 @@ func (e ExitStatus) String() string {
 	if e.Signal != 0 {
 		return "killed by signal " + signalName(e.Signal)
 	}
-	return fmt.Sprintf("exit status %d", e.Code)
+	return fmt.Sprintf("exit %d", e.Code)
 }
 
 func signalName(s syscall.Signal) string {

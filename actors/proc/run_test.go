@@ -45,7 +45,7 @@ func TestRunExitCodes(t *testing.T) {
 			if res.Err != nil || res.TimedOut {
 				t.Fatalf("got err %v, timed out %v", res.Err, res.TimedOut)
 			}
-			if got := res.Status.String(); got != "exit status "+code {
+			if got := res.Status.String(); got != "exit "+code {
 				t.Errorf("got %v, want exit status %s", got, code)
 			}
 			if res.Output != "out\nerr\n" {
