@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -48,26 +50,103 @@ func (f *Failure) Error() string { return f.Probe + ": " + f.Reason }
 
 func (f *Failure) Unwrap() error { return f.Err }
 
+// Session is one probe of one worker: it keeps the probe's HTTP
+// connection between runs (keep-alive) so that a probe every second does
+// not pay a TCP handshake each time. Check is not safe for concurrent use
+// (one run at a time); Close may be called at any time, also while a Check
+// runs.
+//
+// What a Session keeps is one connection of an http:// probe (no
+// goroutine: it is read only while a Check runs), or the idle connection
+// of an https:// probe's own net/http transport, which closes it after two
+// periods without use. A TCP probe connects afresh every run (that is what
+// it tests); an exec probe keeps nothing.
+type Session struct {
+	p       *config.Probe
+	env     ExecEnv
+	timeout time.Duration
+	keep    bool // false for Check's one run: `Connection: close`, nothing kept
+
+	bad *Failure // the URL cannot be probed: the answer of every run
+
+	addr string // http://: host:port to dial
+	req  []byte // http://: the request, the same every run
+
+	client *http.Client    // https://
+	tr     *http.Transport // https://: the Session's own; nil in Check's one run
+
+	mu     sync.Mutex
+	conn   *net.TCPConn // http://: kept since the last run; nil when none
+	closed bool
+}
+
+// NewSession prepares runs of p (a copy of it), an exec probe's with env.
+// It opens nothing: the first Check connects.
+func NewSession(p *config.Probe, env ExecEnv) *Session {
+	return newSession(p, env, true)
+}
+
+func newSession(p *config.Probe, env ExecEnv, keep bool) *Session {
+	cp := *p
+	s := &Session{p: &cp, env: env, timeout: p.Timeout, keep: keep}
+	if s.timeout <= 0 {
+		s.timeout = policy.DefaultProbeSpec.Timeout
+	}
+	if s.p.Kind == config.ProbeHTTP {
+		s.prepareHTTP()
+	}
+	return s
+}
+
+// Check runs the probe once, bounded by its timeout (and ctx), as
+// Check(ctx, p, env) does. nil is success. The error is a *Failure.
+func (s *Session) Check(ctx context.Context) error {
+	switch s.p.Kind {
+	case config.ProbeHTTP:
+		switch {
+		case s.bad != nil:
+			f := *s.bad
+			return &f
+		case s.client != nil:
+			return s.checkStd(ctx)
+		}
+		return s.checkRaw(ctx)
+	case config.ProbeTCP:
+		return checkTCP(ctx, s.p, s.timeout)
+	case config.ProbeExec:
+		return checkExec(ctx, s.p, s.env, s.timeout)
+	}
+	return &Failure{Probe: s.p.String(), Reason: fmt.Sprintf("unknown probe kind %d", int(s.p.Kind))}
+}
+
+// Close closes the connection the Session keeps. A Check running at the
+// time closes its own connection when it returns. The Session is not to
+// be used afterwards (a Check would still run, keeping nothing). Close
+// may be called more than once.
+func (s *Session) Close() {
+	s.mu.Lock()
+	c := s.conn
+	s.conn, s.closed = nil, true
+	s.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+	if s.tr != nil {
+		s.tr.CloseIdleConnections()
+	}
+}
+
 // Check runs p once, bounded by p.Timeout (and ctx). nil is success. The
 // error is a *Failure.
 //
 // HTTP and TCP probes run in otpsv's process and leave no connection open
-// behind them; an exec probe runs through proc.Run in a process group of
-// its own, killed whole when it does not exit within the timeout.
+// behind them (a Session keeps one between runs); an exec probe runs
+// through proc.Run in a process group of its own, killed whole when it
+// does not exit within the timeout.
 func Check(ctx context.Context, p *config.Probe, env ExecEnv) error {
-	timeout := p.Timeout
-	if timeout <= 0 {
-		timeout = policy.DefaultProbeSpec.Timeout
-	}
-	switch p.Kind {
-	case config.ProbeHTTP:
-		return checkHTTP(ctx, p, timeout)
-	case config.ProbeTCP:
-		return checkTCP(ctx, p, timeout)
-	case config.ProbeExec:
-		return checkExec(ctx, p, env, timeout)
-	}
-	return &Failure{Probe: p.String(), Reason: fmt.Sprintf("unknown probe kind %d", int(p.Kind))}
+	s := newSession(p, env, false)
+	defer s.Close()
+	return s.Check(ctx)
 }
 
 // errProbeTimeout is the cause of the context a probe runs under when its

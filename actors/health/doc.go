@@ -1,5 +1,6 @@
 // Package health owns the runtime mechanisms of a worker's health (SPEC
-// §6): running one HTTP, TCP or exec probe (Check), the sd_notify socket a
+// §6): running one HTTP, TCP or exec probe (Check, or a Session that runs
+// it again and again, keeping its HTTP connection), the sd_notify socket a
 // `ready: notify` worker speaks to (Notifier), and the s6 notification fd
 // of a `ready: fd:N` worker (FDReady).
 //
