@@ -30,12 +30,6 @@ type (
 		kind timerKind
 		gen  int
 	}
-	probeDone struct {
-		pid   int
-		role  policy.ProbeRole
-		err   error
-		ranAt time.Time
-	}
 )
 
 type timerKind int
@@ -43,17 +37,8 @@ type timerKind int
 const (
 	tReadyTimeout timerKind = iota
 	tWatchdog
-	tReadinessProbe
-	tLivenessProbe
 	nTimers
 )
-
-func probeTimer(role policy.ProbeRole) timerKind {
-	if role == policy.Liveness {
-		return tLivenessProbe
-	}
-	return tReadinessProbe
-}
 
 // workerHealth is what a process worker knows of its process's health:
 // whether it is ready, and the mechanisms that tell (readiness signal,
@@ -62,9 +47,7 @@ func probeTimer(role policy.ProbeRole) timerKind {
 type workerHealth struct {
 	notifier *health.Notifier
 	fd       *health.FDReady
-	probes   [2]*config.Probe // by policy.ProbeRole
-	probers  [2]*policy.Prober
-	inFlight [2]bool
+	probes   probeSet
 	timers   [nTimers]*time.Timer
 	gens     [nTimers]int
 	// The gates of readiness: the signal (notify, fd), the readiness
@@ -106,7 +89,6 @@ func (e *env) notifyPath(path string, otherUser bool) string {
 // notify socket or notification fd, and their environment.
 func (w *processWorker) prepareHealth(spec *proc.Spec) error {
 	n := w.node
-	w.h.probes = [2]*config.Probe{n.Readiness, n.Liveness}
 	w.h.watchdog = n.Watchdog
 	var extra []string
 	switch n.Ready {
@@ -168,10 +150,7 @@ func (w *processWorker) awaitReady(ctx actor.Context) {
 		w.arm(ctx, tReadyTimeout, n.ReadyTimeout)
 	}
 	if n.Readiness != nil {
-		pr := policy.NewProber(policy.Readiness, n.Readiness.ProbeSpec)
-		w.h.probers[policy.Readiness] = pr
-		now := time.Now()
-		w.arm(ctx, tReadinessProbe, pr.First(now).Sub(now))
+		w.h.probes.begin(ctx, w.env, n, policy.Readiness, w.p.Pid, false)
 	}
 }
 
@@ -202,18 +181,12 @@ func (w *processWorker) onReady(ctx actor.Context) {
 	if len(n.Status) > 0 {
 		w.schedule(ctx)
 	}
-	if n.Liveness != nil && h.probers[policy.Liveness] == nil {
-		pr := policy.NewProber(policy.Liveness, n.Liveness.ProbeSpec)
-		h.probers[policy.Liveness] = pr
-		now := time.Now()
-		w.arm(ctx, tLivenessProbe, pr.First(now).Sub(now))
+	if n.Liveness != nil && !h.probes.running(policy.Liveness) {
+		h.probes.begin(ctx, w.env, n, policy.Liveness, w.p.Pid, false)
 	}
-	if n.Readiness != nil && h.probers[policy.Readiness] == nil {
+	if n.Readiness != nil && !h.probes.running(policy.Readiness) {
 		// adopted: ready already; the probe watches it from now on
-		pr := policy.NewProber(policy.Readiness, n.Readiness.ProbeSpec)
-		pr.Result(true)
-		h.probers[policy.Readiness] = pr
-		w.arm(ctx, tReadinessProbe, n.Readiness.Period)
+		h.probes.begin(ctx, w.env, n, policy.Readiness, w.p.Pid, true)
 	}
 	if h.watchdog > 0 {
 		w.arm(ctx, tWatchdog, h.watchdog)
@@ -224,7 +197,6 @@ func (w *processWorker) onReady(ctx actor.Context) {
 // at the path it was given when it started.
 func (w *processWorker) adoptHealth(ctx actor.Context) {
 	n := w.node
-	w.h.probes = [2]*config.Probe{n.Readiness, n.Liveness}
 	w.h.watchdog = n.Watchdog
 	if n.Ready == config.ReadyNotify && !w.env.pass {
 		uid, gid := -1, -1
@@ -275,49 +247,17 @@ func (w *processWorker) timer(ctx actor.Context, m *healthTimer) {
 		}
 	case tWatchdog:
 		w.failCheck(fmt.Sprintf("watchdog: no WATCHDOG=1 within %s", w.h.watchdog))
-	case tReadinessProbe:
-		w.probe(ctx, policy.Readiness)
-	case tLivenessProbe:
-		w.probe(ctx, policy.Liveness)
 	}
-}
-
-// probe runs a probe on a goroutine of its own; its result comes back as
-// a probeDone. Commands of exec probes are ended with the tree's.
-func (w *processWorker) probe(ctx actor.Context, role policy.ProbeRole) {
-	if w.h.inFlight[role] || !w.env.addCommand() {
-		return
-	}
-	w.h.inFlight[role] = true
-	p, pid := w.h.probes[role], w.p.Pid
-	env := health.ExecEnv{Dir: w.node.Dir}
-	if len(w.node.Env) > 0 {
-		env.Env = proc.MergeEnv(os.Environ(), w.node.Env)
-	}
-	self, root, e := ctx.Self(), ctx.ActorSystem().Root, w.env
-	go func() {
-		defer e.cmds.Done()
-		ranAt := time.Now()
-		err := health.Check(e.cmdCtx, p, env)
-		root.Send(self, &probeDone{pid: pid, role: role, err: err, ranAt: ranAt})
-	}()
 }
 
 func (w *processWorker) probed(ctx actor.Context, m *probeDone) {
-	w.h.inFlight[m.role] = false
-	if !w.current(m.pid) {
+	if !w.current(m.epoch) {
 		return
 	}
-	h, n := &w.h, w.node
-	pr := h.probers[m.role]
-	v := pr.Result(m.err == nil)
-	if m.err != nil {
-		fails := pr.Failures()
-		if v == policy.Hung {
-			fails = h.probes[m.role].FailureThreshold // the count starts again
-		}
-		w.env.log.Info("probe failed", "node", n.Path, "pid", m.pid, "probe", m.role.String(),
-			"reason", m.err.Error(), "failures", fails)
+	h := &w.h
+	v, ok := h.probes.result(w.env, w.node, m)
+	if !ok {
+		return
 	}
 	switch v {
 	case policy.Hung:
@@ -335,8 +275,7 @@ func (w *processWorker) probed(ctx actor.Context, m *probeDone) {
 	if w.env.pass && h.ready {
 		return // a pass watches nothing once ready
 	}
-	now := time.Now()
-	w.arm(ctx, probeTimer(m.role), pr.Next(m.ranAt).Sub(now))
+	h.probes.again(ctx, w.env, w.node, m)
 }
 
 // setReady turns a ready worker's readiness off and on again (a
@@ -414,4 +353,5 @@ func (w *processWorker) closeHealth() {
 		fr.Close()
 		w.h.fd = nil
 	}
+	w.h.probes.close()
 }

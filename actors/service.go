@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/otpsv/otpsv/actors/policy"
 	"github.com/otpsv/otpsv/config"
 )
 
@@ -44,7 +45,16 @@ type serviceWorker struct {
 	// abort is closed when the stop begins: waiting for a started service
 	// to report running is pointless then.
 	abort chan struct{}
+	// probes are its readiness and liveness probes (SPEC §6); probing:
+	// its readiness probe has yet to succeed once, within readyTimer.
+	probes     probeSet
+	probing    bool
+	readyTimer *time.Timer
 }
+
+// serviceNotReady: a started service's readiness probe did not succeed
+// within its timeout.
+type serviceNotReady struct{}
 
 type serviceTick struct{}
 
@@ -124,6 +134,12 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 		}
 		w.saw(m.res)
 		w.info.set(StateRunning, m.res.pid)
+	case *probeDone:
+		w.probed(ctx, m)
+	case *serviceNotReady:
+		if w.probing && !w.stopping {
+			w.fail(fmt.Sprintf("not ready within %s", w.node.Timeout))
+		}
 	case *actor.Stopping:
 		w.stop()
 	}
@@ -268,8 +284,69 @@ func (w *serviceWorker) saw(r checkResult) {
 // check_interval; the first one at a random point of the interval, so that
 // a thousand services are not all checked in the same instant.
 func (w *serviceWorker) ready(ctx actor.Context) {
-	ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
 	w.schedule(ctx, time.Duration(rand.Int64N(int64(w.env.checkInterval)+1)))
+	if !w.guard && w.node.Readiness != nil && !w.probes.running(policy.Readiness) {
+		// ready once its readiness probe also succeeds
+		w.probing = true
+		w.info.update(func(ni *nodeInfo) { ni.notReady = true })
+		w.probes.begin(ctx, w.env, w.node, policy.Readiness, 0, false)
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		w.readyTimer = time.AfterFunc(w.node.Timeout, func() { root.Send(self, &serviceNotReady{}) })
+		return
+	}
+	ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
+	w.watchLiveness(ctx)
+}
+
+// watchLiveness begins the liveness probe of a ready service (a oneshot
+// pass probes nothing after start).
+func (w *serviceWorker) watchLiveness(ctx actor.Context) {
+	if w.env.pass {
+		w.probes.close()
+		return
+	}
+	if !w.guard && w.node.Liveness != nil && !w.probes.running(policy.Liveness) {
+		w.probes.begin(ctx, w.env, w.node, policy.Liveness, 0, false)
+	}
+}
+
+// probed applies a probe's result: the first success of the readiness
+// probe makes the service ready; later ones turn readiness off and on
+// without a restart; a liveness probe's failures make it hung.
+func (w *serviceWorker) probed(ctx actor.Context, m *probeDone) {
+	if w.stopping {
+		return
+	}
+	v, ok := w.probes.result(w.env, w.node, m)
+	if !ok {
+		return
+	}
+	switch v {
+	case policy.Hung:
+		w.info.set(StateFailed, 0)
+		w.fail("liveness probe: " + m.err.Error())
+	case policy.BecameReady:
+		w.info.update(func(ni *nodeInfo) { ni.notReady = false })
+		ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
+		if w.probing {
+			w.probing = false
+			w.readyTimer.Stop()
+			w.env.log.Info("ready", "node", w.node.Path)
+			w.watchLiveness(ctx)
+		} else {
+			w.env.log.Info("ready", "node", w.node.Path)
+		}
+	case policy.BecameUnready:
+		w.info.update(func(ni *nodeInfo) { ni.notReady = true })
+		w.env.log.Warn("not ready", "node", w.node.Path, "reason", "readiness probe: "+m.err.Error())
+		ctx.Send(ctx.Parent(), &childUnready{pid: ctx.Self()})
+	}
+	if w.env.pass && !w.probing {
+		return
+	}
+	if w.probes.running(m.role) {
+		w.probes.again(ctx, w.env, w.node, m)
+	}
 }
 
 func (w *serviceWorker) schedule(ctx actor.Context, d time.Duration) {
@@ -328,6 +405,10 @@ func (w *serviceWorker) stop() {
 	w.stopping = true
 	close(w.abort)
 	w.check.stop()
+	w.probes.close()
+	if w.readyTimer != nil {
+		w.readyTimer.Stop()
+	}
 	if w.starting != nil {
 		// The start command itself runs to its end (or its timeout), so
 		// that a start never lands after the stop; a second SIGTERM does

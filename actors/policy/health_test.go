@@ -378,3 +378,31 @@ func ExampleBackoff_Delay() {
 	// 6 2s
 	// 7 2s
 }
+
+func TestProbeTickAndAlign(t *testing.T) {
+	for _, c := range []struct{ period, want time.Duration }{
+		{time.Second, 100 * time.Millisecond},
+		{10 * time.Second, 100 * time.Millisecond},
+		{500 * time.Millisecond, 50 * time.Millisecond},
+		{5 * time.Millisecond, time.Millisecond},
+	} {
+		if got := ProbeTick(c.period); got != c.want {
+			t.Errorf("ProbeTick(%v) = %v, want %v", c.period, got, c.want)
+		}
+	}
+	base := time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		t, tick time.Duration // offsets from base
+		want    time.Duration
+	}{
+		{0, 100 * time.Millisecond, 0},
+		{time.Nanosecond, 100 * time.Millisecond, 100 * time.Millisecond},
+		{99 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond},
+		{100 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond},
+		{150 * time.Millisecond, 0, 150 * time.Millisecond},
+	} {
+		if got := Align(base.Add(c.t), c.tick); !got.Equal(base.Add(c.want)) {
+			t.Errorf("Align(+%v, %v) = +%v, want +%v", c.t, c.tick, got.Sub(base), c.want)
+		}
+	}
+}
