@@ -113,6 +113,12 @@ func (c *Client) do(req *http.Request, out any, timeout time.Duration) error {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%w (socket %s)", ErrNoDaemon, c.path)
 		}
+		// A daemon that is shutting down closes the connections it has
+		// not answered: for a query (which changes nothing) it is as good
+		// as gone, and the caller reads the saved state instead.
+		if req.Method == http.MethodGet && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
+			return fmt.Errorf("%w (socket %s: the daemon closed the connection: it is stopping)", ErrNoDaemon, c.path)
+		}
 		return fmt.Errorf("control socket %s: %w", c.path, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
