@@ -317,22 +317,21 @@ func (p *Prober) Ready() bool { return p.ready }
 func (p *Prober) Failures() int { return p.fails }
 
 // ProbeTick is the grid probe runs are aligned to: a run due at t starts
-// at the next multiple of ProbeTick(period) after t. Many probes then wake
+// at the multiple of ProbeTick(period) nearest t. Many probes then wake
 // otpsv together instead of each on its own, which is most of what a
-// thousand probes a second cost (a thread woken per probe); the run moves
-// by at most a tenth of its period, and never more than 100 ms.
+// thousand probes a second cost (a thread woken per probe); a run moves
+// by at most half a tick (a twentieth of its period, at most 50 ms), and
+// as the next run is due a period after a run that began just after its
+// grid instant, the schedule does not drift.
 func ProbeTick(period time.Duration) time.Duration {
 	return min(max(period/10, time.Millisecond), 100*time.Millisecond)
 }
 
-// Align returns the first instant of the grid of tick at or after t.
+// Align returns the instant of the grid of tick nearest t (the later one
+// of two as near).
 func Align(t time.Time, tick time.Duration) time.Time {
 	if tick <= 0 {
 		return t
 	}
-	a := t.Truncate(tick)
-	if a.Before(t) {
-		a = a.Add(tick)
-	}
-	return a
+	return t.Round(tick)
 }

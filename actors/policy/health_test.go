@@ -396,9 +396,14 @@ func TestProbeTickAndAlign(t *testing.T) {
 		want    time.Duration
 	}{
 		{0, 100 * time.Millisecond, 0},
-		{time.Nanosecond, 100 * time.Millisecond, 100 * time.Millisecond},
+		{time.Nanosecond, 100 * time.Millisecond, 0},
+		{49 * time.Millisecond, 100 * time.Millisecond, 0},
+		{50 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond},
 		{99 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond},
 		{100 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond},
+		// a run that began 3 ms after its grid instant: the next is due
+		// a period after the grid instant, not a period and a tick
+		{1003 * time.Millisecond, 100 * time.Millisecond, time.Second},
 		{150 * time.Millisecond, 0, 150 * time.Millisecond},
 	} {
 		if got := Align(base.Add(c.t), c.tick); !got.Equal(base.Add(c.want)) {
