@@ -13,19 +13,22 @@
 #      fds, threads  at the start and the end (target: no growth)
 #      probe_requests  requests the endpoint served in the window (should
 #                 be about workers x seconds), restarts (should be 0)
-# 2. Restart latency with ready: notify: one daemon runs a plain
-#    bench-worker, healthfix ready once spawned ("spawnfix") and healthfix
-#    with `ready: notify` that sends READY=1 at once. REPEATS (20) times
-#    each, in turn, SIGKILL the worker and measure from CLOCK_REALTIME
-#    before kill(2) to:
-#      plain     the new bench-worker's start timestamp (as restart-latency.sh)
-#      spawnfix  the new healthfix's start line
-#      notify    the time of the daemon's "ready" log line for the new
-#                process: ready again, as otpsv sees it
-#      notify_sent  when the new healthfix was about to send READY=1
-#    p50/p95 of each; ratios notify/plain (the target: at most 1.5) and
-#    notify/spawnfix (the same program: what notify itself costs).
-#    Before each kill SETTLE s (0.2) + random 0-999 ms.
+# 2. Restart latency with ready: notify, the same program throughout: one
+#    daemon runs three bench-workers, all writing to one starts.log:
+#      plain     ready once spawned
+#      notify    -sd-notify with `ready: notify` (READY=1 at once)
+#      fd        -notify-fd 3 with `ready: "fd:3"` (s6 style, at once)
+#    REPEATS (20) times each, in turn, SIGKILL the worker and measure from
+#    CLOCK_REALTIME before kill(2) to:
+#      plain_restart   the new instance's start timestamp (as
+#                      restart-latency.sh)
+#      notify_restart, fd_restart  the time of the daemon's JSON "ready" log
+#                      line for the new pid: ready again, as otpsv sees it
+#      notify_start, fd_start  the new instance's start timestamp (what the
+#                      readiness protocol adds is *_restart - *_start)
+#    p50/p95 of each; ratios notify_vs_plain (issue 9's target: at most
+#    1.5) and fd_vs_plain. Before each kill SETTLE s (0.2) + random
+#    0-999 ms.
 #
 # Output: otpsv.health.* lines, "metric value unit".
 # Usage: OTPSV=/path/to/otpsv ./health.sh
@@ -190,12 +193,12 @@ kill -KILL "$ep" 2>/dev/null
 wait "$ep" 2>/dev/null
 
 # ---------------------------------------------------------------------
-# 2. Restart latency: ready: notify against plain workers
+# 2. Restart latency: ready: notify and fd:3 against a plain worker, all
+# three the same program
 
 new_rundir health-notify
 rd=$RD
 log=$rd/starts.log
-hlog=$rd/healthfix.log
 cat >"$rd/otpsv.yaml" <<CONF
 settings:
   state_dir: $rd/state
@@ -209,13 +212,14 @@ tree:
       command: ["$BENCH_WORKER", "-out", "$log", "-name", "plain"]
       stdout: discard
       stderr: discard
-    - name: spawnfix
-      command: ["$HEALTHFIX", "-name", "spawnfix", "-ready", "$hlog"]
-      stdout: discard
-      stderr: discard
     - name: notify
       ready: notify
-      command: ["$HEALTHFIX", "-name", "notify", "-ready", "$hlog", "-notify-after", "0"]
+      command: ["$BENCH_WORKER", "-out", "$log", "-name", "notify", "-sd-notify"]
+      stdout: discard
+      stderr: discard
+    - name: fd
+      ready: "fd:3"
+      command: ["$BENCH_WORKER", "-out", "$log", "-name", "fd", "-notify-fd", "3"]
       stdout: discard
       stderr: discard
 CONF
@@ -233,81 +237,68 @@ wait_for() {
 		sleep 0.02
 	done
 }
-# hline NAME K: "pid ns" of the K-th line of NAME in the healthfix file
-hline() { awk -v n="$1" -v k="$2" '$1 == n && ++c == k { print $2, $4; exit }' "$hlog"; }
-# ready_line K: "pid ns" of the daemon's K-th "ready" log line of bench/notify
+# ready_line NAME K: "pid ns" of the daemon's K-th "ready" log line of bench/NAME
 ready_line() {
 	local line ts pid
-	line=$(grep '"msg":"ready"' "$rd/sv.log" | grep '"node":"bench/notify"' | sed -n "$1p")
+	line=$(grep '"msg":"ready"' "$rd/sv.log" | grep "\"node\":\"bench/$1\"" | sed -n "$2p")
 	[[ -n $line ]] || return 0
 	ts=$(sed -n 's/.*"time":"\([^"]*\)".*/\1/p' <<<"$line")
 	pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' <<<"$line")
 	echo "$pid $(date -d "$ts" +%s%N)"
 }
-# sent_ns PID: when healthfix PID was about to send READY=1
-sent_ns() { awk -v p="$1" '$1 == "notify.notify" && $2 == p { print $4 }' "$hlog"; }
 # pause: SETTLE + random 0-999 ms, so kills land at random phases
 pause() { sleep "$SETTLE"; sleep "0.$(printf '%03d' $((RANDOM % 1000)))"; }
 
-"$BENCH_TOOL" wait-lines -file "$log" -n 1 -timeout 30s >/dev/null || die "plain did not start (see $rd/sv.log)"
-read -r spid _ < <(wait_for 30 hline spawnfix 1) || die "spawnfix did not start (see $rd/sv.log)"
-read -r npid _ < <(wait_for 30 ready_line 1) || die "notify was not ready within 30s (see $rd/sv.log)"
-HF_PIDS+=("$spid" "$npid")
+"$BENCH_TOOL" wait-lines -file "$log" -n 3 -timeout 30s >/dev/null || die "the workers did not start (see $rd/sv.log)"
+declare -A cur=() readies=()
+for w in notify fd; do
+	read -r "cur[$w]" _ < <(wait_for 30 ready_line "$w" 1) || die "$w was not ready within 30s (see $rd/sv.log)"
+	readies[$w]=1
+done
+cur[plain]=$(awk -v a="${cur[notify]}" -v b="${cur[fd]}" '$1 != a && $1 != b { print $1 }' "$log")
+[[ ${cur[plain]} =~ ^[0-9]+$ ]] || die "cannot tell the plain worker from $log"
 
-lines=1 spawns=1 readies=1
-plain=() spawnfix=() notify=() sent=()
+# Each kill adds exactly one start line (nothing else restarts meanwhile),
+# so the K-th line is the new instance of the worker just killed.
+lines=3
+plain=() notify=() notify_start=() fd=() fd_start=()
 for ((i = 1; i <= REPEATS; i++)); do
-	# plain bench-worker, as restart-latency.sh: the watcher is forked
-	# before the kill
-	pause
-	read -r _ _ _ pid < <("$BENCH_TOOL" wait-lines -file "$log" -n "$lines" -timeout 1s)
-	[[ $(comm_of "$pid") == bench-worker ]] || { note "run $i: plain worker $pid not alive"; break; }
-	wl=$rd/wait.out
-	"$BENCH_TOOL" wait-lines -file "$log" -n $((lines + 1)) -timeout "${RESTART_TIMEOUT}s" >"$wl" &
-	wpid=$!
-	t=${EPOCHREALTIME/./}
-	kill -KILL "$pid"
-	t0=${t}000
-	if ! wait "$wpid" || ! out=$(<"$wl") || [[ -z $out ]]; then
-		note "run $i: plain not restarted within ${RESTART_TIMEOUT}s"
-		break
-	fi
-	read -r _ ts _ _ <<<"$out"
-	plain+=("$(ns_to_ms $((ts - t0)))")
-	lines=$((lines + 1))
-
-	# the same program as notify, ready once spawned: to its start line
-	pause
-	[[ $(comm_of "$spid") == "$hf_comm" ]] || { note "run $i: spawnfix $spid not alive"; break; }
-	t=${EPOCHREALTIME/./}
-	kill -KILL "$spid"
-	t0=${t}000
-	sleep 0.2 # let the restart run without our polling beside it
-	if ! read -r spid ts < <(wait_for "$RESTART_TIMEOUT" hline spawnfix $((spawns + 1))); then
-		note "run $i: spawnfix not restarted within ${RESTART_TIMEOUT}s"
-		break
-	fi
-	HF_PIDS+=("$spid")
-	spawns=$((spawns + 1))
-	spawnfix+=("$(ns_to_ms $((ts - t0)))")
-
-	# ready: notify, until the daemon logs "ready" for the new process
-	pause
-	[[ $(comm_of "$npid") == "$hf_comm" ]] || { note "run $i: notify $npid not alive"; break; }
-	t=${EPOCHREALTIME/./}
-	kill -KILL "$npid"
-	t0=${t}000
-	sleep 0.2
-	if ! read -r npid ts < <(wait_for "$RESTART_TIMEOUT" ready_line $((readies + 1))); then
-		note "run $i: notify not ready again within ${RESTART_TIMEOUT}s"
-		break
-	fi
-	HF_PIDS+=("$npid")
-	readies=$((readies + 1))
-	notify+=("$(ns_to_ms $((ts - t0)))")
-	s=$(sent_ns "$npid") s_ms=NA
-	[[ -n $s ]] && s_ms=$(ns_to_ms $((s - t0))) && sent+=("$s_ms")
-	note "run $i: plain ${plain[-1]} ms, spawnfix ${spawnfix[-1]} ms, notify ready ${notify[-1]} ms (READY=1 sent at $s_ms ms)"
+	for w in plain notify fd; do
+		pause
+		[[ $(comm_of "${cur[$w]}") == bench-worker ]] || { note "run $i: $w worker ${cur[$w]} not alive"; break 2; }
+		# the watcher is forked before the kill, as in restart-latency.sh
+		wl=$rd/wait.out
+		"$BENCH_TOOL" wait-lines -file "$log" -n $((lines + 1)) -timeout "${RESTART_TIMEOUT}s" >"$wl" &
+		wpid=$!
+		t=${EPOCHREALTIME/./}
+		kill -KILL "${cur[$w]}"
+		t0=${t}000
+		if ! wait "$wpid" || ! out=$(<"$wl") || [[ -z $out ]]; then
+			note "run $i: $w not restarted within ${RESTART_TIMEOUT}s"
+			break 2
+		fi
+		read -r _ ts _ pid <<<"$out"
+		lines=$((lines + 1))
+		start_ms=$(ns_to_ms $((ts - t0)))
+		if [[ $w == plain ]]; then
+			cur[plain]=$pid
+			plain+=("$start_ms")
+			continue
+		fi
+		sleep 0.1 # let the readiness run without our polling beside it
+		if ! read -r rpid rts < <(wait_for "$RESTART_TIMEOUT" ready_line "$w" $((readies[$w] + 1))); then
+			note "run $i: $w not ready again within ${RESTART_TIMEOUT}s"
+			break 2
+		fi
+		[[ $rpid == "$pid" ]] || { note "run $i: $w: ready pid $rpid, but the new instance is $pid"; break 2; }
+		cur[$w]=$pid
+		readies[$w]=$((readies[$w] + 1))
+		case $w in
+		notify) notify_start+=("$start_ms") notify+=("$(ns_to_ms $((rts - t0)))") ;;
+		fd) fd_start+=("$start_ms") fd+=("$(ns_to_ms $((rts - t0)))") ;;
+		esac
+	done
+	note "run $i: plain ${plain[-1]} ms, notify ready ${notify[-1]} ms (started ${notify_start[-1]}), fd ready ${fd[-1]} ms (started ${fd_start[-1]})"
 done
 
 report() { # NAME < samples: n, p50, p95; sets P50 and P95
@@ -320,17 +311,17 @@ report() { # NAME < samples: n, p50, p95; sets P50 and P95
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "NA") printf "%.2f", a / b; else print "NA" }'; }
 report plain_restart < <(printf '%s\n' "${plain[@]}")
 pp50=$P50 pp95=$P95
-report spawnfix_restart < <(printf '%s\n' "${spawnfix[@]}")
-sp50=$P50 sp95=$P95
 report notify_restart < <(printf '%s\n' "${notify[@]}")
 np50=$P50 np95=$P95
-report notify_sent < <(printf '%s\n' "${sent[@]}")
+report notify_start < <(printf '%s\n' "${notify_start[@]}")
+report fd_restart < <(printf '%s\n' "${fd[@]}")
+fp50=$P50 fp95=$P95
+report fd_start < <(printf '%s\n' "${fd_start[@]}")
 # the issue's target: notify ready again within 1.5x the plain restart
 emit health.notify_vs_plain.p50 "$(ratio "$np50" "$pp50")" x
 emit health.notify_vs_plain.p95 "$(ratio "$np95" "$pp95")" x
-# the same program restarted without notify: what notify itself costs
-emit health.notify_vs_spawnfix.p50 "$(ratio "$np50" "$sp50")" x
-emit health.notify_vs_spawnfix.p95 "$(ratio "$np95" "$sp95")" x
+emit health.fd_vs_plain.p50 "$(ratio "$fp50" "$pp50")" x
+emit health.fd_vs_plain.p95 "$(ratio "$fp95" "$pp95")" x
 awk -v r="$(ratio "$np50" "$pp50")" 'BEGIN { exit !(r != "NA" && r > 1.5) }' &&
-	note "WARNING: notify restart p50 is more than 1.5x the plain one (healthfix, a bigger Go program than bench-worker, starts slower: compare notify_vs_spawnfix)"
+	note "WARNING: notify restart p50 is more than 1.5x the plain one (issue 9's target)"
 finish_run "$rd"

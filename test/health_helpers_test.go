@@ -377,21 +377,6 @@ func anyContains(ss []string, sub string) bool {
 // ---------------------------------------------------------------------
 // Events
 
-// mentions matches events of msg about node (its "node" field) with some
-// string field containing sub.
-func mentions(msg, node, sub string) func(event) bool {
-	return func(e event) bool {
-		if e.msg() != msg || e.str("node") != node {
-			return false
-		}
-		for k, v := range e {
-			if s, ok := v.(string); ok && k != "msg" && k != "node" && strings.Contains(s, sub) {
-				return true
-			}
-		}
-		return false
-	}
-}
 
 // about matches events whose node field is node and some string field
 // contains sub, whatever their msg.
