@@ -332,6 +332,15 @@ func (r *registry) snap(n *config.Node, ancestorStopped bool) *control.Node {
 	ni.mu.Unlock()
 	if n.Type == config.Supervisor {
 		st.Strategy = n.Strategy.String()
+		st.Intensity = n.Intensity
+		ni.mu.Lock()
+		now := time.Now()
+		for _, t := range ni.supRestarts {
+			if now.Sub(t) < n.Period {
+				st.RestartsInPeriod++
+			}
+		}
+		ni.mu.Unlock()
 		st.Children = make([]*control.Node, 0, len(n.Children))
 		for _, c := range n.Children {
 			st.Children = append(st.Children, r.snap(c, stopped))

@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/otpsv/otpsv/actors/control"
+	"github.com/otpsv/otpsv/actors/event"
 	"github.com/otpsv/otpsv/actors/policy"
 	"github.com/otpsv/otpsv/config"
 	"github.com/otpsv/otpsv/persistence"
@@ -36,6 +37,10 @@ type Options struct {
 	// Observer, when set, is called on every change of a node's state, from
 	// the goroutine of the actor that made it: it must not block.
 	Observer func(Event)
+	// Events, when set, hears every supervision event (a start, an exit,
+	// a restart...), on the goroutine of the actor that reports it: it
+	// must not block.
+	Events func(event.Event)
 	// Store, when set, has the previous run's snapshots (an operator's
 	// stops, histories, processes to adopt) and gets every change.
 	Store Store
@@ -67,6 +72,7 @@ type env struct {
 	checkInterval time.Duration
 	prior         *prior
 	instance      string // names the state_dir in the workers' tags
+	events        func(event.Event)
 	notifyDir     string // where workers' notify sockets are bound ("": abstract)
 	pass          bool
 	reportFn      func(path, what string)
@@ -109,6 +115,20 @@ func (e *env) stopOrphans(store Store, orphans []orphanGroup) {
 func (e *env) report(path, what string) {
 	if e.reportFn != nil {
 		e.reportFn(path, what)
+	}
+}
+
+// emit reports a supervision event: to Options.Events, and as one log
+// line (msg, the event's fields, then kv).
+func (e *env) emit(lvl slog.Level, msg string, ev event.Event, kv ...any) {
+	if ev.Time.IsZero() {
+		ev.Time = e.clock.Now()
+	}
+	if e.events != nil {
+		e.events(ev)
+	}
+	if e.log.Enabled(context.Background(), lvl) {
+		e.log.Log(context.Background(), lvl, msg, append(ev.LogArgs(), kv...)...)
 	}
 }
 
@@ -157,7 +177,7 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 		opts.Clock = policy.SystemClock{}
 	}
 	e := &env{log: opts.Logger, clock: opts.Clock, hurry: opts.Hurry, reg: newRegistry(cfg.Tree, opts.Observer),
-		checkInterval: cfg.Settings.CheckInterval, pass: opts.Pass, reportFn: opts.Report, instance: tagInstance(opts.StateDir)}
+		checkInterval: cfg.Settings.CheckInterval, pass: opts.Pass, reportFn: opts.Report, instance: tagInstance(opts.StateDir), events: opts.Events}
 	if opts.StateDir != "" {
 		e.notifyDir = filepath.Join(opts.StateDir, "notify")
 	}

@@ -41,6 +41,10 @@ type Node struct {
 	// its readiness signal and probe said ready, and while a readiness
 	// probe says it is not.
 	Ready *bool `json:"ready,omitempty"`
+	// Intensity and RestartsInPeriod, on supervisors: the restart budget
+	// and how much of it the supervisor used in the current period.
+	Intensity        int `json:"intensity,omitempty"`
+	RestartsInPeriod int `json:"restarts_in_period,omitempty"`
 	// Message is the worker's own word on its state (sd_notify STATUS=).
 	Message  string  `json:"message,omitempty"`
 	Children []*Node `json:"children,omitempty"`
