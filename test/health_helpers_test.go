@@ -377,7 +377,6 @@ func anyContains(ss []string, sub string) bool {
 // ---------------------------------------------------------------------
 // Events
 
-
 // about matches events whose node field is node and some string field
 // contains sub, whatever their msg.
 func about(node, sub string) func(event) bool {
