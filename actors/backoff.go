@@ -1,12 +1,14 @@
 package actors
 
 import (
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/otpsv/otpsv/actors/control"
+	"github.com/otpsv/otpsv/actors/event"
 	"github.com/otpsv/otpsv/actors/policy"
 )
 
@@ -74,8 +76,9 @@ func (s *supervisor) delayRestart(ctx actor.Context, k *slot, f *failure, d time
 	self, root, seq := ctx.Self(), ctx.ActorSystem().Root, dr.seq
 	dr.timer = time.AfterFunc(d, func() { root.Send(self, &restartDue{k: k, seq: seq}) })
 	s.delayed[k] = dr
-	s.env.log.Warn("restart delayed", "supervisor", s.node.Path, "node", k.node.Path, "reason", f.what,
-		"delay", d.Round(time.Millisecond).String(), "failures", n, "restart", names)
+	s.env.emit(slog.LevelWarn, "restart delayed", event.Event{Kind: event.Delayed, Path: k.node.Path, Type: k.node.Type.String(),
+		Supervisor: s.node.Path, Strategy: s.node.Strategy.String(), Restarted: names, Reason: f.what, Cause: f.cause,
+		Delay: d, Failures: n}, "supervisor", s.node.Path, "node", k.node.Path, "restart", names)
 	k.info.record(control.HistoryEntry{
 		Time: s.env.clock.Now(), Event: "failed", Detail: f.what, Cause: k.node.Path, Supervisor: s.node.Path,
 		Strategy: s.node.Strategy.String(), Action: "backoff", Restarted: names, Budget: s.policy.Budget(), Delay: d,

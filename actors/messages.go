@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/otpsv/otpsv/config"
 
+	"github.com/otpsv/otpsv/actors/event"
 	"github.com/otpsv/otpsv/actors/proc"
 )
 
@@ -78,7 +79,16 @@ type failure struct {
 	path     string
 	abnormal bool   // counts as abnormal for a transient child
 	what     string // what was detected, for logs and `otpsv why`
-	gaveUp   bool   // a supervisor that exceeded its intensity
+	cause    event.Cause
+	gaveUp   bool // a supervisor that exceeded its intensity
+}
+
+// exitCause classes a process's exit.
+func exitCause(st proc.ExitStatus) event.Cause {
+	if st.Signal != 0 {
+		return event.CauseSignal
+	}
+	return event.CauseExit
 }
 
 func (f *failure) Error() string { return fmt.Sprintf("%s: %s", f.path, f.what) }

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/otpsv/otpsv/actors/event"
 	"github.com/otpsv/otpsv/actors/health"
 	"github.com/otpsv/otpsv/actors/policy"
 	"github.com/otpsv/otpsv/actors/proc"
@@ -118,7 +120,8 @@ func (ps *probeSet) result(e *env, n *config.Node, m *probeDone) (policy.Verdict
 		if v == policy.Hung {
 			fails = nodeProbe(n, m.role).FailureThreshold // the count starts again
 		}
-		e.log.Info("probe failed", "node", n.Path, "probe", m.role.String(), "reason", m.err.Error(), "failures", fails)
+		e.emit(slog.LevelInfo, "probe failed", event.Event{Kind: event.ProbeFailed, Path: n.Path, Type: n.Type.String(),
+			Probe: m.role.String(), Reason: m.err.Error(), Failures: fails}, "node", n.Path)
 	}
 	return v, true
 }

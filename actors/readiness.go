@@ -4,12 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/otpsv/otpsv/actors/event"
 	"github.com/otpsv/otpsv/actors/health"
 	"github.com/otpsv/otpsv/actors/policy"
 	"github.com/otpsv/otpsv/actors/proc"
@@ -164,7 +166,7 @@ func (w *processWorker) maybeReady(ctx actor.Context) {
 	h.ready = true
 	w.disarm(tReadyTimeout)
 	w.info.set(StateRunning, w.p.Pid)
-	w.env.log.Info("ready", "node", n.Path, "pid", w.p.Pid)
+	w.env.emit(slog.LevelInfo, "ready", event.Event{Kind: event.Ready, Path: n.Path, Type: "process", Pid: w.p.Pid}, "node", n.Path, "pid", w.p.Pid)
 	ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
 	w.onReady(ctx)
 }
@@ -243,10 +245,10 @@ func (w *processWorker) timer(ctx actor.Context, m *healthTimer) {
 	switch m.kind {
 	case tReadyTimeout:
 		if !w.h.ready {
-			w.failCheck(fmt.Sprintf("not ready within %s", w.node.ReadyTimeout))
+			w.failCheck(event.CauseNotReady, fmt.Sprintf("not ready within %s", w.node.ReadyTimeout))
 		}
 	case tWatchdog:
-		w.failCheck(fmt.Sprintf("watchdog: no WATCHDOG=1 within %s", w.h.watchdog))
+		w.failCheck(event.CauseWatchdog, fmt.Sprintf("watchdog: no WATCHDOG=1 within %s", w.h.watchdog))
 	}
 }
 
@@ -261,7 +263,7 @@ func (w *processWorker) probed(ctx actor.Context, m *probeDone) {
 	}
 	switch v {
 	case policy.Hung:
-		w.failCheck("liveness probe: " + m.err.Error())
+		w.failCheck(event.CauseLiveness, "liveness probe: "+m.err.Error())
 	case policy.BecameReady:
 		if !h.ready {
 			h.probed = true
@@ -287,11 +289,11 @@ func (w *processWorker) setReady(ctx actor.Context, ready bool, reason string) {
 		return
 	}
 	if ready {
-		w.env.log.Info("ready", "node", w.node.Path, "pid", w.p.Pid)
+		w.env.emit(slog.LevelInfo, "ready", event.Event{Kind: event.Ready, Path: w.node.Path, Type: "process", Pid: w.p.Pid}, "node", w.node.Path, "pid", w.p.Pid)
 		ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
 		return
 	}
-	w.env.log.Warn("not ready", "node", w.node.Path, "pid", w.p.Pid, "reason", reason)
+	w.env.emit(slog.LevelWarn, "not ready", event.Event{Kind: event.NotReady, Path: w.node.Path, Type: "process", Pid: w.p.Pid, Reason: reason}, "node", w.node.Path, "pid", w.p.Pid)
 	ctx.Send(ctx.Parent(), &childUnready{pid: ctx.Self()})
 }
 
@@ -310,7 +312,7 @@ func (w *processWorker) notified(ctx actor.Context, m *notified) {
 		w.env.log.Info("worker says it is stopping", "node", w.node.Path, "pid", m.pid)
 	}
 	if msg.WatchdogTrigger {
-		w.failCheck("watchdog: the worker asked for it (WATCHDOG=trigger)")
+		w.failCheck(event.CauseWatchdog, "watchdog: the worker asked for it (WATCHDOG=trigger)")
 	}
 	if msg.WatchdogUsec > 0 {
 		h.watchdog = time.Duration(msg.WatchdogUsec) * time.Microsecond

@@ -2,11 +2,13 @@ package actors
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/otpsv/otpsv/actors/event"
 	"github.com/otpsv/otpsv/actors/policy"
 	"github.com/otpsv/otpsv/config"
 )
@@ -110,16 +112,16 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 	case *serviceCleaned:
 		// a dirty service found at start-up was stopped; now start it
 		if m.err != nil {
-			w.fail(fmt.Sprintf("dirty at start-up, and its stop failed: %v", m.err))
+			w.fail(event.CauseDirty, fmt.Sprintf("dirty at start-up, and its stop failed: %v", m.err))
 		}
 		w.launch(ctx)
 	case *serviceStarted:
 		if m.err != nil {
-			w.fail(m.err.Error())
+			w.fail(event.CauseNotReady, m.err.Error())
 		}
 		if m.res.obs != obsRunning {
 			w.last = m.res.obs
-			w.fail(m.res.detail)
+			w.fail(event.CauseNotReady, m.res.detail)
 		}
 		w.env.report(w.node.Path, "started: "+w.reason)
 		w.running(ctx, m.res)
@@ -130,7 +132,7 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 		m.reply(m.err)
 		if m.err != nil {
 			w.last = m.res.obs
-			w.fail(m.err.Error())
+			w.fail(event.CauseNotReady, m.err.Error())
 		}
 		w.saw(m.res)
 		w.info.set(StateRunning, m.res.pid)
@@ -138,7 +140,7 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 		w.probed(ctx, m)
 	case *serviceNotReady:
 		if w.probing && !w.stopping {
-			w.fail(fmt.Sprintf("not ready within %s", w.node.Timeout))
+			w.fail(event.CauseNotReady, fmt.Sprintf("not ready within %s", w.node.Timeout))
 		}
 	case *actor.Stopping:
 		w.stop()
@@ -205,7 +207,7 @@ func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
 	})
 	if w.env.pass && w.wasRunning && !w.guard && r.obs != obsRunning {
 		// running at the end of the last pass, not now: a failure
-		w.fail(fmt.Sprintf("found %s: %s", r.obs, r.detail))
+		w.fail(obsCause(r.obs), fmt.Sprintf("found %s: %s", r.obs, r.detail))
 	}
 	switch {
 	case w.guard && r.obs == obsStopped:
@@ -217,14 +219,14 @@ func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
 		// of this guard stops the service. One that was running and is
 		// now wanted stopped (an operator, a config change) is simply
 		// stopped, below.
-		w.fail(fmt.Sprintf("found %s while expected stopped", r.obs))
+		w.fail(event.CauseDirty, fmt.Sprintf("found %s while expected stopped", r.obs))
 	case w.guard:
 		// Expected stopped and found running (or dirty) at start-up: stop
 		// it now.
 		w.env.log.Warn("service running while expected stopped; stopping it", "node", w.node.Path, "found", r.obs.String())
 		w.info.set(StateStopping, r.pid)
 		if err := w.cmds.stop(w.seen); err != nil {
-			w.fail("expected stopped, and its stop failed: " + err.Error())
+			w.fail(event.CauseDirty, "expected stopped, and its stop failed: "+err.Error())
 		}
 		w.last = obsStopped
 		w.info.set(StateStopped, 0)
@@ -265,10 +267,11 @@ func (w *serviceWorker) running(ctx actor.Context, r checkResult) {
 	w.saw(r)
 	pid := r.pid
 	w.info.set(StateRunning, pid)
+	ev := event.Event{Kind: event.Started, Path: w.node.Path, Type: "service", Pid: pid}
 	if pid > 0 {
-		w.env.log.Info("started", "node", w.node.Path, "pid", pid)
+		w.env.emit(slog.LevelInfo, "started", ev, "node", w.node.Path, "pid", pid)
 	} else {
-		w.env.log.Info("started", "node", w.node.Path)
+		w.env.emit(slog.LevelInfo, "started", ev, "node", w.node.Path)
 	}
 	w.ready(ctx)
 }
@@ -324,21 +327,20 @@ func (w *serviceWorker) probed(ctx actor.Context, m *probeDone) {
 	switch v {
 	case policy.Hung:
 		w.info.set(StateFailed, 0)
-		w.fail("liveness probe: " + m.err.Error())
+		w.fail(event.CauseLiveness, "liveness probe: "+m.err.Error())
 	case policy.BecameReady:
 		w.info.update(func(ni *nodeInfo) { ni.notReady = false })
 		ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
 		if w.probing {
 			w.probing = false
 			w.readyTimer.Stop()
-			w.env.log.Info("ready", "node", w.node.Path)
 			w.watchLiveness(ctx)
-		} else {
-			w.env.log.Info("ready", "node", w.node.Path)
 		}
+		w.env.emit(slog.LevelInfo, "ready", event.Event{Kind: event.Ready, Path: w.node.Path, Type: "service"}, "node", w.node.Path)
 	case policy.BecameUnready:
 		w.info.update(func(ni *nodeInfo) { ni.notReady = true })
-		w.env.log.Warn("not ready", "node", w.node.Path, "reason", "readiness probe: "+m.err.Error())
+		w.env.emit(slog.LevelWarn, "not ready", event.Event{Kind: event.NotReady, Path: w.node.Path, Type: "service",
+			Reason: "readiness probe: " + m.err.Error()}, "node", w.node.Path)
 		ctx.Send(ctx.Parent(), &childUnready{pid: ctx.Self()})
 	}
 	if w.env.pass && !w.probing {
@@ -366,13 +368,13 @@ func (w *serviceWorker) checked(ctx actor.Context, r *checkResult) {
 	switch {
 	case w.guard && r.obs != obsStopped:
 		w.info.set(StateFailed, r.pid)
-		w.fail(fmt.Sprintf("found %s while expected stopped", r.obs))
+		w.fail(event.CauseDirty, fmt.Sprintf("found %s while expected stopped", r.obs))
 	case !w.guard && r.obs == obsStopped:
 		w.info.set(StateFailed, 0)
-		w.fail("found stopped: " + r.detail)
+		w.fail(event.CauseStopped, "found stopped: "+r.detail)
 	case !w.guard && r.obs == obsDirty:
 		w.info.set(StateDirty, 0)
-		w.fail("dirty: " + r.detail)
+		w.fail(event.CauseDirty, "dirty: "+r.detail)
 	case r.obs == obsRunning:
 		w.info.set(StateRunning, r.pid)
 	}
@@ -381,7 +383,7 @@ func (w *serviceWorker) checked(ctx actor.Context, r *checkResult) {
 
 // fail hands the failure to the supervisor (a panic is how protoactor
 // reports a child's failure to its parent's HandleFailure).
-func (w *serviceWorker) fail(what string) {
+func (w *serviceWorker) fail(cause event.Cause, what string) {
 	if w.info != nil {
 		st := StateFailed
 		if w.last == obsDirty {
@@ -389,8 +391,17 @@ func (w *serviceWorker) fail(what string) {
 		}
 		w.info.set(st, 0)
 	}
-	w.env.log.Warn("service failed", "node", w.node.Path, "reason", what)
-	panic(&failure{path: w.node.Path, abnormal: true, what: what})
+	w.env.emit(slog.LevelWarn, "service failed", event.Event{Kind: event.Failed, Path: w.node.Path, Type: "service",
+		Reason: what, Cause: cause}, "node", w.node.Path)
+	panic(&failure{path: w.node.Path, abnormal: true, what: what, cause: cause})
+}
+
+// obsCause classes what a check found when it is a failure.
+func obsCause(o observed) event.Cause {
+	if o == obsStopped {
+		return event.CauseStopped
+	}
+	return event.CauseDirty
 }
 
 // stop runs the stop command when the service may be running. It waits
@@ -427,7 +438,7 @@ func (w *serviceWorker) stop() {
 		w.info.set(StateDirty, 0)
 		return
 	}
-	w.env.log.Info("stopped", "node", w.node.Path)
+	w.env.emit(slog.LevelInfo, "stopped", event.Event{Kind: event.Stopped, Path: w.node.Path, Type: "service"}, "node", w.node.Path)
 	if w.guard {
 		w.env.report(w.node.Path, "stopped: it was running while expected stopped")
 	}

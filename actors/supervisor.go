@@ -2,11 +2,13 @@ package actors
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/otpsv/otpsv/actors/control"
+	"github.com/otpsv/otpsv/actors/event"
 	"github.com/otpsv/otpsv/actors/policy"
 	"github.com/otpsv/otpsv/config"
 )
@@ -81,7 +83,8 @@ type supervisor struct {
 	delayed map[*slot]*delayedRestart
 	seq     int // numbers the delayed restarts
 	mode    mode
-	reason  string // why it gives up
+	reason  string      // why it gives up
+	cause   event.Cause // the cause of the failure that made it give up
 }
 
 var _ actor.SupervisorStrategy = (*supervisor)(nil)
@@ -230,15 +233,17 @@ func (s *supervisor) decide(k *slot, f *failure) {
 	s.recordDecision(k, f, act)
 	switch act.Kind {
 	case policy.Ignore:
-		s.env.log.Info("not restarting", "supervisor", s.node.Path, "child", k.node.Path, "restart", k.node.Restart.String(), "reason", f.what)
+		s.env.emit(slog.LevelInfo, "not restarting", event.Event{Kind: event.NotRestarted, Path: k.node.Path, Type: k.node.Type.String(),
+			Supervisor: s.node.Path, Reason: f.what, Cause: f.cause}, "supervisor", s.node.Path, "child", k.node.Path, "restart", k.node.Restart.String())
 		s.queue = append(s.stops(act.Stop), s.queue...)
 	case policy.Restart:
 		now := s.env.clock.Now()
-		var names []string
+		var names, paths []string
 		for _, j := range act.Start {
 			if c := s.kids[j]; s.wanted(c) {
 				c.info.addRestart(now)
 				names = append(names, c.node.Name)
+				paths = append(paths, c.node.Path)
 				why := fmt.Sprintf("restarted with %s, which failed (%s)", k.node.Path, s.node.Strategy)
 				if c == k {
 					why = fmt.Sprintf("restarted (%s): %s", s.node.Strategy, f.what)
@@ -246,8 +251,9 @@ func (s *supervisor) decide(k *slot, f *failure) {
 				c.info.update(func(ni *nodeInfo) { ni.reason = why })
 			}
 		}
-		s.env.log.Warn("restarting", "supervisor", s.node.Path, "strategy", s.node.Strategy.String(),
-			"failed", k.node.Path, "reason", f.what, "restart", names, "budget", s.policy.Budget())
+		s.env.emit(slog.LevelWarn, "restarting", event.Event{Kind: event.Restarting, Path: k.node.Path, Type: k.node.Type.String(),
+			Supervisor: s.node.Path, Strategy: s.node.Strategy.String(), Restarted: paths, BudgetLeft: event.Int(s.policy.Budget()),
+			Reason: f.what, Cause: f.cause}, "supervisor", s.node.Path, "failed", k.node.Path, "restart", names, "budget", s.policy.Budget())
 		plan := s.stops(act.Stop)
 		for _, j := range act.Start {
 			plan = append(plan, op{kind: opStart, k: s.kids[j]})
@@ -257,7 +263,9 @@ func (s *supervisor) decide(k *slot, f *failure) {
 		s.mode = modeGivingUp
 		s.reason = fmt.Sprintf("%v: more than %d restarts in %s; last failure: %s: %s",
 			policy.ErrIntensityExceeded, s.node.Intensity, s.node.Period, k.node.Path, f.what)
-		s.env.log.Error("giving up", "supervisor", s.node.Path, "reason", s.reason)
+		s.cause = f.cause
+		s.env.emit(slog.LevelError, "giving up", event.Event{Kind: event.GaveUp, Path: s.node.Path, Type: "supervisor",
+			Supervisor: s.node.Path, BudgetLeft: event.Int(0), Reason: s.reason, Cause: f.cause}, "supervisor", s.node.Path)
 		s.info.update(func(ni *nodeInfo) { ni.gaveUpAt = s.env.clock.Now() })
 		s.env.noteGaveUp(s.node.Path)
 		s.env.report(s.node.Path, "gave up: "+s.reason)
@@ -428,7 +436,7 @@ func (s *supervisor) drained(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 	case modeGivingUp:
 		s.info.set(StateFailed, 0)
-		panic(&failure{path: s.node.Path, abnormal: true, gaveUp: true, what: s.reason})
+		panic(&failure{path: s.node.Path, abnormal: true, gaveUp: true, what: s.reason, cause: s.cause})
 	}
 }
 
@@ -470,7 +478,8 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 	case "stop":
 		k.info.setAdminStopped(true)
 		k.info.record(control.HistoryEntry{Time: s.env.clock.Now(), Event: "operator_stop", Supervisor: s.node.Path, Budget: s.policy.Budget()})
-		s.env.log.Info("operator stop", "node", k.node.Path)
+		s.env.emit(slog.LevelInfo, "operator stop", event.Event{Kind: event.Operator, Path: k.node.Path, Type: k.node.Type.String(),
+			Action: "stop", Cause: event.CauseOperator}, "node", k.node.Path)
 		// the start after the stop gives a service its guard; it is a
 		// no-op for the others
 		plan = []op{{kind: opStop, k: k, done: m.reply}, {kind: opStart, k: k}}
@@ -481,7 +490,8 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 		}
 		k.info.setAdminStopped(false)
 		k.info.record(control.HistoryEntry{Time: s.env.clock.Now(), Event: "operator_" + m.verb, Supervisor: s.node.Path, Budget: s.policy.Budget()})
-		s.env.log.Info("operator "+m.verb, "node", k.node.Path)
+		s.env.emit(slog.LevelInfo, "operator "+m.verb, event.Event{Kind: event.Operator, Path: k.node.Path, Type: k.node.Type.String(),
+			Action: m.verb, Cause: event.CauseOperator}, "node", k.node.Path)
 		// A service's own restart command serves an operator's restart
 		// (SPEC); restarts a strategy decides are always stop then start.
 		if m.verb == "restart" && k.node.Type == config.Service && RestartCommand(k.node) != nil &&
@@ -517,7 +527,8 @@ func (s *supervisor) reconfigure(ctx actor.Context, m *reconfigure) {
 	n := m.node
 	if n.Fingerprint() != s.node.Fingerprint() {
 		s.policy.SetSpec(policy.Spec{Strategy: n.Strategy, Intensity: n.Intensity, Period: n.Period})
-		s.env.log.Info("reload: supervisor changed", "supervisor", n.Path, "strategy", n.Strategy.String(), "intensity", n.Intensity, "period", n.Period.String())
+		s.env.emit(slog.LevelInfo, "reload: supervisor changed", event.Event{Kind: event.Reload, Path: n.Path, Type: "supervisor",
+			Action: "change", Strategy: n.Strategy.String()}, "supervisor", n.Path, "intensity", n.Intensity, "period", n.Period.String())
 	}
 	s.node = n
 	join := &joiner{reply: m.reply}
@@ -553,7 +564,8 @@ func (s *supervisor) reconfigure(ctx actor.Context, m *reconfigure) {
 		if k := s.kids[j]; old[k.node.Name] == k {
 			k.gone = true
 			s.retired = append(s.retired, k)
-			s.env.log.Info("reload: removing", "node", k.node.Path)
+			s.env.emit(slog.LevelInfo, "reload: removing", event.Event{Kind: event.Reload, Path: k.node.Path, Type: k.node.Type.String(),
+				Action: "remove"}, "node", k.node.Path)
 			plan = append(plan, op{kind: opStop, k: k})
 		}
 	}
@@ -562,7 +574,8 @@ func (s *supervisor) reconfigure(ctx actor.Context, m *reconfigure) {
 	// restarts with it, as if it had failed, but nothing is counted.
 	stop, start := make(map[int]bool), make(map[int]bool)
 	for _, i := range changed {
-		s.env.log.Info("reload: definition changed", "node", kids[i].node.Path, "strategy", n.Strategy.String())
+		s.env.emit(slog.LevelInfo, "reload: definition changed", event.Event{Kind: event.Reload, Path: kids[i].node.Path,
+			Type: kids[i].node.Type.String(), Action: "restart", Strategy: n.Strategy.String()}, "node", kids[i].node.Path)
 		act := policy.Plan(n.Strategy, s.policyChildren(), i)
 		for _, j := range act.Stop {
 			stop[j] = true
@@ -572,7 +585,8 @@ func (s *supervisor) reconfigure(ctx actor.Context, m *reconfigure) {
 		}
 	}
 	for _, i := range added {
-		s.env.log.Info("reload: adding", "node", kids[i].node.Path)
+		s.env.emit(slog.LevelInfo, "reload: adding", event.Event{Kind: event.Reload, Path: kids[i].node.Path, Type: kids[i].node.Type.String(),
+			Action: "add"}, "node", kids[i].node.Path)
 		start[i] = true
 	}
 	for j := len(kids) - 1; j >= 0; j-- {

@@ -488,7 +488,8 @@ func (g *guardian) command(ctx actor.Context, m *command) {
 			m.reply(nil)
 			return
 		}
-		g.tree.env.log.Info("operator stop", "node", root.Path)
+		g.tree.env.emit(slog.LevelInfo, "operator stop", event.Event{Kind: event.Operator, Path: root.Path, Type: "supervisor",
+			Action: "stop", Cause: event.CauseOperator}, "node", root.Path)
 		g.pending = m.reply
 		ctx.Send(g.root, &shutdown{})
 	case "start", "restart":
@@ -496,7 +497,8 @@ func (g *guardian) command(ctx actor.Context, m *command) {
 		// daemon start) runs only as a guard of its subtree: restart it.
 		wasStopped := info.isAdminStopped()
 		info.setAdminStopped(false)
-		g.tree.env.log.Info("operator "+m.verb, "node", root.Path)
+		g.tree.env.emit(slog.LevelInfo, "operator "+m.verb, event.Event{Kind: event.Operator, Path: root.Path, Type: "supervisor",
+			Action: m.verb, Cause: event.CauseOperator}, "node", root.Path)
 		if g.root != nil && m.verb == "start" && !wasStopped {
 			m.reply(nil)
 			return

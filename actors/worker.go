@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/otpsv/otpsv/actors/event"
 	"github.com/otpsv/otpsv/actors/policy"
 	"github.com/otpsv/otpsv/actors/proc"
 	"github.com/otpsv/otpsv/config"
@@ -114,8 +115,9 @@ func (w *processWorker) start(ctx actor.Context) {
 		w.closeHealth()
 		w.failed = true
 		w.info.set(StateFailed, 0)
-		w.env.log.Error("start failed", "node", w.node.Path, "err", err)
-		panic(&failure{path: w.node.Path, abnormal: true, what: err.Error()})
+		w.env.emit(slog.LevelError, "start failed", event.Event{Kind: event.Failed, Path: w.node.Path, Type: "process",
+			Reason: err.Error(), Cause: event.CauseExit}, "node", w.node.Path, "err", err)
+		panic(&failure{path: w.node.Path, abnormal: true, what: err.Error(), cause: event.CauseExit})
 	}
 	w.p = p
 	st, _ := p.StartTime()
@@ -125,7 +127,7 @@ func (w *processWorker) start(ctx actor.Context) {
 		state = StateStarting // until it is ready
 	}
 	w.info.setStarted(state, p.Pid, st)
-	w.env.log.Info("started", "node", w.node.Path, "pid", p.Pid)
+	w.env.emit(slog.LevelInfo, "started", event.Event{Kind: event.Started, Path: w.node.Path, Type: "process", Pid: p.Pid}, "node", w.node.Path, "pid", p.Pid)
 	if w.env.pass {
 		// A pass prints a line per start, in start order, once the pid
 		// is saved.
@@ -219,8 +221,9 @@ func (w *processWorker) adopt(ctx actor.Context) bool {
 			w.failed = true
 			w.info.update(func(ni *nodeInfo) { ni.lastExit, ni.lastExitAt = what, w.env.clock.Now() })
 			w.info.set(StateFailed, 0)
-			w.env.log.Warn("exited", "node", w.node.Path, "pid", snap.Pid, "status", what, "restart", w.node.Restart.String())
-			panic(&failure{path: w.node.Path, abnormal: true, what: what})
+			w.env.emit(slog.LevelWarn, "exited", event.Event{Kind: event.Exited, Path: w.node.Path, Type: "process", Pid: snap.Pid,
+				Reason: what, Cause: event.CauseExit}, "node", w.node.Path, "pid", snap.Pid, "status", what, "restart", w.node.Restart.String())
+			panic(&failure{path: w.node.Path, abnormal: true, what: what, cause: event.CauseExit})
 		}
 		w.env.log.Info("process of the last run is gone", "node", w.node.Path, "pid", snap.Pid)
 		return false
@@ -267,7 +270,7 @@ func (w *processWorker) readiness(ctx actor.Context, m *procReady) {
 		return
 	}
 	if m.res.obs != obsRunning {
-		w.failCheck("not ready: " + m.res.detail)
+		w.failCheck(event.CauseNotReady, "not ready: "+m.res.detail)
 	}
 	w.h.statusOK = true
 	w.maybeReady(ctx)
@@ -290,7 +293,7 @@ func (w *processWorker) checked(ctx actor.Context, r *checkResult) {
 		return
 	}
 	if r.obs != obsRunning {
-		w.failCheck("liveness check failed: " + r.detail)
+		w.failCheck(event.CauseLiveness, "liveness check failed: "+r.detail)
 	}
 	if w.adoptCheck {
 		w.adoptCheck = false
@@ -303,11 +306,12 @@ func (w *processWorker) checked(ctx actor.Context, r *checkResult) {
 
 // failCheck reports a hung process: its supervisor stops it (the whole
 // process group, SIGKILL after stop_timeout) and applies its strategy.
-func (w *processWorker) failCheck(what string) {
-	w.env.log.Warn("process hung; killing its process group", "node", w.node.Path, "pid", w.p.Pid, "reason", what)
+func (w *processWorker) failCheck(cause event.Cause, what string) {
+	w.env.emit(slog.LevelWarn, "process hung; killing its process group", event.Event{Kind: event.Failed, Path: w.node.Path,
+		Type: "process", Pid: w.p.Pid, Reason: what, Cause: cause}, "node", w.node.Path, "pid", w.p.Pid)
 	w.failed = true
 	w.info.set(StateFailed, w.p.Pid)
-	panic(&failure{path: w.node.Path, abnormal: true, what: what})
+	panic(&failure{path: w.node.Path, abnormal: true, what: what, cause: cause})
 }
 
 func (w *processWorker) spec() (proc.Spec, error) {
@@ -350,7 +354,13 @@ func (w *processWorker) exited(m *processExited) {
 	if m.status.Normal() {
 		lvl = slog.LevelInfo
 	}
-	w.env.log.Log(context.Background(), lvl, "exited", "node", w.node.Path, "pid", m.pid, "status", m.status.String(), "restart", w.node.Restart.String())
+	ev := event.Event{Kind: event.Exited, Path: w.node.Path, Type: "process", Pid: m.pid, Reason: m.status.String(), Cause: exitCause(m.status)}
+	if m.status.Signal != 0 {
+		ev.Signal = proc.SignalName(m.status.Signal)
+	} else if m.status != proc.ExitUnknown {
+		ev.ExitCode = event.Int(m.status.Code)
+	}
+	w.env.emit(lvl, "exited", ev, "node", w.node.Path, "pid", m.pid, "status", m.status.String(), "restart", w.node.Restart.String())
 	if m.status.Normal() && w.node.Restart != policy.Permanent {
 		w.info.setDone(true) // its restart type says it may end
 		w.info.set(StateStopped, 0)
@@ -358,7 +368,7 @@ func (w *processWorker) exited(m *processExited) {
 		w.failed = true
 		w.info.set(StateFailed, 0)
 	}
-	panic(&failure{path: w.node.Path, abnormal: !m.status.Normal(), what: m.status.String()})
+	panic(&failure{path: w.node.Path, abnormal: !m.status.Normal(), what: m.status.String(), cause: ev.Cause})
 }
 
 // stop runs on the worker's own goroutine while protoactor stops the
@@ -387,7 +397,7 @@ func (w *processWorker) stop() {
 	if err != nil {
 		w.env.log.Error("stop incomplete", "node", w.node.Path, "pid", w.p.Pid, "err", err)
 	} else if wasRunning {
-		w.env.log.Info("stopped", "node", w.node.Path, "pid", w.p.Pid)
+		w.env.emit(slog.LevelInfo, "stopped", event.Event{Kind: event.Stopped, Path: w.node.Path, Type: "process", Pid: w.p.Pid}, "node", w.node.Path, "pid", w.p.Pid)
 	}
 	if !w.failed {
 		w.info.set(StateStopped, 0)

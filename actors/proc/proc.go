@@ -37,12 +37,13 @@ func (e ExitStatus) String() string {
 		return "exited (status unknown: adopted, not otpsv's child)"
 	}
 	if e.Signal != 0 {
-		return "killed by signal " + signalName(e.Signal)
+		return "killed by signal " + SignalName(e.Signal)
 	}
 	return fmt.Sprintf("exit %d", e.Code)
 }
 
-func signalName(s syscall.Signal) string {
+// SignalName is the short name of s ("KILL"), its number when it has none.
+func SignalName(s syscall.Signal) string {
 	names := map[syscall.Signal]string{
 		syscall.SIGHUP: "HUP", syscall.SIGINT: "INT", syscall.SIGQUIT: "QUIT", syscall.SIGKILL: "KILL",
 		syscall.SIGTERM: "TERM", syscall.SIGSEGV: "SEGV", syscall.SIGABRT: "ABRT", syscall.SIGUSR1: "USR1",
