@@ -80,7 +80,8 @@ type failure struct {
 	abnormal bool   // counts as abnormal for a transient child
 	what     string // what was detected, for logs and `otpsv why`
 	cause    event.Cause
-	gaveUp   bool // a supervisor that exceeded its intensity
+	gaveUp   bool  // a supervisor that exceeded its intensity
+	err      error // gaveUp: wraps policy.ErrIntensityExceeded
 }
 
 // exitCause classes a process's exit.

@@ -85,6 +85,7 @@ type supervisor struct {
 	mode    mode
 	reason  string      // why it gives up
 	cause   event.Cause // the cause of the failure that made it give up
+	gaveUp  error       // wraps policy.ErrIntensityExceeded
 }
 
 var _ actor.SupervisorStrategy = (*supervisor)(nil)
@@ -261,8 +262,9 @@ func (s *supervisor) decide(k *slot, f *failure) {
 		s.queue = append(plan, s.queue...)
 	case policy.GiveUp:
 		s.mode = modeGivingUp
-		s.reason = fmt.Sprintf("%v: more than %d restarts in %s; last failure: %s: %s",
+		s.gaveUp = fmt.Errorf("%w: more than %d restarts in %s; last failure: %s: %s",
 			policy.ErrIntensityExceeded, s.node.Intensity, s.node.Period, k.node.Path, f.what)
+		s.reason = s.gaveUp.Error()
 		s.cause = f.cause
 		s.env.emit(slog.LevelError, "giving up", event.Event{Kind: event.GaveUp, Path: s.node.Path, Type: "supervisor",
 			Supervisor: s.node.Path, BudgetLeft: event.Int(0), Reason: s.reason, Cause: f.cause}, "supervisor", s.node.Path)
@@ -436,7 +438,7 @@ func (s *supervisor) drained(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 	case modeGivingUp:
 		s.info.set(StateFailed, 0)
-		panic(&failure{path: s.node.Path, abnormal: true, gaveUp: true, what: s.reason, cause: s.cause})
+		panic(&failure{path: s.node.Path, abnormal: true, gaveUp: true, what: s.reason, cause: s.cause, err: s.gaveUp})
 	}
 }
 

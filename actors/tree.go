@@ -268,7 +268,8 @@ func (t *Tree) Started() <-chan struct{} { return t.started }
 // root gave up (then Err says why).
 func (t *Tree) Done() <-chan struct{} { return t.done }
 
-// Err is nil for a tree stopped on request, else wraps ErrRootGaveUp.
+// Err is nil for a tree stopped on request, else wraps ErrRootGaveUp and,
+// when the root exceeded its intensity, policy.ErrIntensityExceeded.
 func (t *Tree) Err() error {
 	t.errMu.Lock()
 	defer t.errMu.Unlock()
@@ -519,12 +520,18 @@ func (g *guardian) command(ctx actor.Context, m *command) {
 
 func (g *guardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ interface{}) {
 	what := fmt.Sprint(reason)
+	err := errors.New(what)
 	if f, ok := reason.(*failure); ok {
 		what = f.what
+		err = errors.New(what)
+		if f.err != nil {
+			err = f.err
+		}
 	}
 	g.failed = true
 	g.tree.errMu.Lock()
-	g.tree.err = fmt.Errorf("%w: %s: %s", ErrRootGaveUp, g.tree.root.Path, what)
+	// errors.Is finds policy.ErrIntensityExceeded in it.
+	g.tree.err = fmt.Errorf("%w: %s: %w", ErrRootGaveUp, g.tree.root.Path, err)
 	g.tree.errMu.Unlock()
 	g.tree.env.log.Error("root supervisor gave up", "root", g.tree.root.Path, "reason", what)
 	g.stopping = true

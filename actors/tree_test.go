@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/otpsv/otpsv/actors/policy"
 	"os"
 	"strings"
 	"syscall"
@@ -143,7 +144,7 @@ tree:
 		t.Fatal("root did not give up")
 	}
 	err := h.tree.Err()
-	if !errors.Is(err, ErrRootGaveUp) || !strings.Contains(err.Error(), "r/crash: exit 3") {
+	if !errors.Is(err, ErrRootGaveUp) || !errors.Is(err, policy.ErrIntensityExceeded) || !strings.Contains(err.Error(), "r/crash: exit 3") {
 		t.Fatalf("got %v", err)
 	}
 	if p := pidOf(h.tree.Snapshot(), "r/ok"); p != 0 {
