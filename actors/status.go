@@ -66,7 +66,10 @@ type nodeInfo struct {
 	// notReady: a readiness probe says the running worker is not ready.
 	notReady bool
 	// message is the worker's STATUS= text (sd_notify).
-	message  string
+	message string
+	// saved: the node is shown from saved state, not observed: its
+	// readiness is not known.
+	saved    bool
 	saver    *saver
 	observer func(Event)
 }
@@ -324,7 +327,7 @@ func (r *registry) snap(n *config.Node, ancestorStopped bool) *control.Node {
 		pid := ni.pid
 		st.Pid = &pid
 	}
-	if n.Type != config.Supervisor && (ni.state == StateRunning || ni.state == StateStarting) {
+	if n.Type != config.Supervisor && !ni.saved && (ni.state == StateRunning || ni.state == StateStarting) {
 		ready := ni.state == StateRunning && !ni.notReady
 		st.Ready = &ready
 		st.Message = ni.message

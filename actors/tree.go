@@ -318,24 +318,7 @@ func (t *Tree) Snapshot() *control.Node { return t.env.reg.snapshot(t.env.reg.cu
 // Why returns the supervision history of the node at path, or nil when
 // there is no such node.
 func (t *Tree) Why(path string) *control.Why {
-	var parent, node *config.Node
-	var find func(n, p *config.Node) bool
-	find = func(n, p *config.Node) bool {
-		if n.Path == path {
-			node, parent = n, p
-			return true
-		}
-		for _, c := range n.Children {
-			if find(c, n) {
-				return true
-			}
-		}
-		return false
-	}
-	if !find(t.env.reg.current(), nil) {
-		return nil
-	}
-	return t.env.reg.why(node, parent, t.env.clock.Now())
+	return whyOf(t.env.reg, t.env.reg.current(), path, t.env.clock.Now())
 }
 
 // Reload applies a new configuration to the running tree: nodes it adds
@@ -365,6 +348,11 @@ func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
 		return errors.New("reload: the tree stopped")
 	}
 }
+
+// Definitions returns the definitions the tree runs: those it started
+// with, or those of the last Reload. They are shared: the caller must not
+// modify them.
+func (t *Tree) Definitions() *config.Node { return t.env.reg.current() }
 
 // Tree implements control.Backend.
 func (t *Tree) Tree() *control.Node { return t.Snapshot() }

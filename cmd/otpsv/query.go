@@ -66,7 +66,7 @@ func fetchTree(c *cli.Context, path string) (*control.Node, error) {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "otpsv: no daemon is running; state saved %s ago (%s)\n",
 		fmtDuration(time.Since(saved)), saved.Local().Format(time.DateTime))
-	n := savedTree(cfg, snaps)
+	n := actors.SavedTree(cfg, snaps)
 	// Services are asked now: their state may have changed since it was
 	// saved, and no daemon is watching them.
 	probes := actors.ProbeServices(cfg.Tree, nil)

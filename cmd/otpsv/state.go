@@ -9,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/otpsv/otpsv/actors"
 	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/config"
 	"github.com/otpsv/otpsv/persistence"
@@ -97,55 +96,6 @@ func openStore(dir string) (*persistence.Store, error) {
 	return st, nil
 }
 
-// savedTree builds the tree of the configuration with each node's last
-// saved state: what `tree`, `status`, `check` and `why` show when no daemon
-// runs. A process recorded as running whose pid is gone (or was reused) is
-// shown failed: it died since the state was saved.
-func savedTree(cfg *config.Config, snaps map[string]persistence.Snapshot) *control.Node {
-	var build func(n *config.Node, stopped bool) *control.Node
-	build = func(n *config.Node, stopped bool) *control.Node {
-		s, ok := snaps[n.Path]
-		out := &control.Node{
-			Name: n.Name, Path: n.Path, Type: n.Type.String(), State: "stopped",
-			Expected: n.Expected.String(), Since: s.Since, AdminStopped: s.AdminStopped,
-		}
-		if ok && s.State != "" {
-			out.State = s.State
-		}
-		if n.Type == config.Supervisor {
-			out.Strategy = n.Strategy.String()
-		}
-		switch {
-		case s.Pid > 0 && n.Type == config.Service:
-			// A service's pid (from its pidfile) is saved without a start
-			// time; the service itself is asked live where it matters.
-			pid := s.Pid
-			out.Pid = &pid
-		case s.Pid > 0:
-			if persistence.SameProcess(s.Pid, s.PidStart) {
-				pid := s.Pid
-				out.Pid = &pid
-			} else if out.State == "running" {
-				out.State = "failed"
-			}
-		}
-		// ended as its restart type allows (the live tree knows it as done)
-		if n.Type == config.Process && out.State == "stopped" && n.Restart.String() != "permanent" && !s.LastExitAt.IsZero() {
-			out.Done = true
-		}
-		out.Restarts = inPeriod(s.Restarted, periodOf(cfg.Tree, n))
-		stopped = stopped || s.AdminStopped
-		if stopped {
-			out.Expected = config.Stopped.String()
-		}
-		for _, c := range n.Children {
-			out.Children = append(out.Children, build(c, stopped))
-		}
-		return out
-	}
-	return build(cfg.Tree, false)
-}
-
 // savedState reads the last saved state when no daemon answers. It needs
 // the config (for the tree's shape) and the state_dir's lock (readLock:
 // an error wrapping errDaemonAnswers when a daemon came up meanwhile).
@@ -181,62 +131,6 @@ func savedState(c *cli.Context) (*config.Config, map[string]persistence.Snapshot
 	}
 	saved, _ := st.SavedAt()
 	return cfg, snaps, saved, nil
-}
-
-// inPeriod counts the times within period before now: a node's restarts
-// in its supervisor's current period, as the daemon counts them live.
-func inPeriod(ts []time.Time, period time.Duration) int {
-	n := 0
-	for _, t := range ts {
-		if time.Since(t) < period {
-			n++
-		}
-	}
-	return n
-}
-
-// parentOf returns the supervisor of the node at path, nil for the root.
-func parentOf(root *config.Node, path string) *config.Node {
-	for _, c := range root.Children {
-		if c.Path == path {
-			return root
-		}
-		if c.Type == config.Supervisor {
-			if p := parentOf(c, path); p != nil {
-				return p
-			}
-		}
-	}
-	return nil
-}
-
-// periodOf is the restart period that counts for n: its supervisor's.
-func periodOf(root, n *config.Node) time.Duration {
-	if p := parentOf(root, n.Path); p != nil {
-		return p.Period
-	}
-	return n.Period
-}
-
-// savedWhy is `otpsv why` from the saved state.
-func savedWhy(cfg *config.Config, snaps map[string]persistence.Snapshot, path string) *control.Why {
-	n := cfg.Find(path)
-	if n == nil {
-		return nil
-	}
-	node := control.Find(savedTree(cfg, snaps), path)
-	node.Children = nil
-	w := &control.Why{Node: node, History: actors.HistoryFromStored(snaps[path].History)}
-	sup := parentOf(cfg.Tree, path)
-	if sup == nil && n.Type == config.Supervisor {
-		sup = n
-	}
-	if sup != nil {
-		w.Used = inPeriod(snaps[sup.Path].Restarts, sup.Period)
-		w.Supervisor, w.Intensity, w.Period = sup.Path, sup.Intensity, sup.Period.String()
-		w.Left = max(sup.Intensity-w.Used, 0)
-	}
-	return w
 }
 
 func hasFiles(dir string) bool {

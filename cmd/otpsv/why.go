@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otpsv/otpsv/actors"
 	"github.com/otpsv/otpsv/actors/control"
 )
 
@@ -45,7 +46,7 @@ func whyCommand() *cli.Command {
 				}
 				fmt.Fprintf(c.App.ErrWriter, "otpsv: no daemon is running; state saved %s ago (%s)\n",
 					fmtDuration(time.Since(saved)), saved.Local().Format(time.DateTime))
-				if w, err = savedWhy(cfg, snaps, path), nil; w == nil {
+				if w, err = actors.SavedWhy(cfg, snaps, path), nil; w == nil {
 					err = fmt.Errorf("no node %q", path)
 				}
 			}
