@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -526,10 +527,37 @@ func (l *loader) settings(a *at, v *yaml.Node, st *Settings) {
 			if s, ok := a.enum(p.key, "log format", p.v, "text", "json"); ok {
 				st.LogFormat = s
 			}
+		case "metrics":
+			if s, ok := a.str(p.key, p.v); ok {
+				if err := checkMetricsAddr(s); err != nil {
+					a.errf(deref(p.v).Line, p.key, err)
+				}
+				st.Metrics = s
+			}
 		default:
-			a.errf(p.k.Line, "", fmt.Errorf("%w %q (want state_dir, check_interval, log_level or log_format)", ErrUnknownKey, p.key))
+			a.errf(p.k.Line, "", fmt.Errorf("%w %q (want state_dir, check_interval, log_level, log_format or metrics)", ErrUnknownKey, p.key))
 		}
 	}
+}
+
+// checkMetricsAddr accepts what the metrics listener can serve on:
+// HOST:PORT with a numeric port, or unix:/ABSOLUTE/PATH. (The listener,
+// in actors/metrics, checks the same; config must not import it.)
+func checkMetricsAddr(s string) error {
+	if p, ok := strings.CutPrefix(s, "unix:"); ok {
+		if !filepath.IsAbs(p) {
+			return invalidf("metrics address %q: want unix:/absolute/path", s)
+		}
+		return nil
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return invalidf("metrics address %q: want HOST:PORT (127.0.0.1:9184) or unix:/PATH", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return invalidf("metrics address %q: port %q: want a number from 1 to 65535", s, port)
+	}
+	return nil
 }
 
 // Keys of each kind of node.

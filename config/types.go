@@ -74,6 +74,9 @@ type Settings struct {
 	CheckInterval time.Duration
 	LogLevel      string // debug|info|warn|error
 	LogFormat     string // text|json
+	// Metrics is where Prometheus metrics are served: HOST:PORT or
+	// unix:/PATH; "" serves none (the default).
+	Metrics string
 }
 
 // Node is one resolved supervisor or worker. Every field is filled with

@@ -73,6 +73,7 @@ const (
 	metaPrefix    = "meta/"
 	metaSavedAt   = "saved_at"
 	metaGen       = "generation"
+	metaDefs      = "definitions"
 	badgerLockPid = "LOCK" // the file Badger writes its pid into
 )
 

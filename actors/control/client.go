@@ -13,6 +13,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/otpsv/otpsv/config"
 )
 
 // ErrNoDaemon means no daemon answers on the socket.
@@ -79,14 +81,28 @@ func (c *Client) Why(ctx context.Context, path string) (*Why, error) {
 	return &w, nil
 }
 
-// Reload asks the daemon to re-read its configuration.
-func (c *Client) Reload(ctx context.Context) error {
+// Reload asks the daemon to re-read its configuration and returns what
+// the reload changed (nil from a daemon that does not say).
+func (c *Client) Reload(ctx context.Context) ([]config.Change, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://otpsv/v1/reload", nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var n Node
-	return c.do(req, &n, commandDeadline+2*time.Minute)
+	var a ReloadAnswer
+	if err := c.do(req, &a, commandDeadline+2*time.Minute); err != nil {
+		return nil, err
+	}
+	return a.Changes, nil
+}
+
+// Definitions fetches the resolved definitions of the tree the daemon
+// runs.
+func (c *Client) Definitions(ctx context.Context) (*config.Node, error) {
+	var n config.Node
+	if err := c.get(ctx, "/v1/definitions", &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
 }
 
 // StatusError is an error answer of the daemon.

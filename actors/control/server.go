@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/otpsv/otpsv/config"
 )
 
 // SocketName is the control socket's file name inside state_dir.
@@ -109,6 +111,28 @@ type Backend interface {
 	Reload(ctx context.Context) error
 }
 
+// Planner is a Backend that also tells which definitions it runs (GET
+// /v1/definitions, what `otpsv plan` compares a new config with) and what
+// a reload changed (the changes in the answer of POST /v1/reload). The
+// daemon's backend is one.
+type Planner interface {
+	Backend
+	// Definitions returns the resolved definitions of the tree that runs,
+	// which the caller must not modify.
+	Definitions() *config.Node
+	// ReloadPlan is Reload that also returns what the reload did: the
+	// changes of config.Diff from the definitions that ran to the new
+	// ones, unchanged nodes left out.
+	ReloadPlan(ctx context.Context) ([]config.Change, error)
+}
+
+// ReloadAnswer is the answer of POST /v1/reload: the tree once the reload
+// is done, with the changes it made (a Planner's; null otherwise).
+type ReloadAnswer struct {
+	*Node
+	Changes []config.Change `json:"changes"`
+}
+
 // CommandRequest is the body of POST /v1/command.
 type CommandRequest struct {
 	Verb string `json:"verb"` // start, stop or restart
@@ -167,11 +191,27 @@ func listen(path string, b Backend, info Info, log *slog.Logger, ioTimeout time.
 		_ = rc.SetWriteDeadline(time.Now().Add(commandDeadline + time.Minute))
 		ctx, cancel := context.WithTimeout(r.Context(), commandDeadline)
 		defer cancel()
-		if err := b.Reload(ctx); err != nil {
+		var changes []config.Change
+		var err error
+		if p, ok := b.(Planner); ok {
+			changes, err = p.ReloadPlan(ctx)
+			changes = withFields(changes)
+		} else {
+			err = b.Reload(ctx)
+		}
+		if err != nil {
 			writeError(w, http.StatusConflict, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, b.Tree())
+		writeJSON(w, http.StatusOK, ReloadAnswer{Node: b.Tree(), Changes: changes})
+	})
+	mux.HandleFunc("GET /v1/definitions", func(w http.ResponseWriter, _ *http.Request) {
+		p, ok := b.(Planner)
+		if !ok {
+			writeError(w, http.StatusNotFound, errors.New("this daemon does not serve its definitions"))
+			return
+		}
+		writeJSON(w, http.StatusOK, p.Definitions())
 	})
 	mux.HandleFunc("GET /v1/why", func(w http.ResponseWriter, r *http.Request) {
 		p := strings.Trim(r.URL.Query().Get("path"), "/")
@@ -408,6 +448,19 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, errorBody{Error: err.Error()})
+}
+
+// withFields gives every change a fields list, empty rather than null, as
+// `otpsv plan --json` shows them; and the answer a list, never null.
+func withFields(changes []config.Change) []config.Change {
+	out := make([]config.Change, len(changes))
+	for i, c := range changes {
+		if c.Fields == nil {
+			c.Fields = []string{}
+		}
+		out[i] = c
+	}
+	return out
 }
 
 // Find returns the node at path within root, or nil.

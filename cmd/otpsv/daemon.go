@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/otpsv/otpsv/actors"
 	"github.com/otpsv/otpsv/actors/control"
+	"github.com/otpsv/otpsv/actors/event"
+	"github.com/otpsv/otpsv/actors/metrics"
 	"github.com/otpsv/otpsv/actors/proc"
 	"github.com/otpsv/otpsv/persistence"
 )
@@ -21,8 +25,11 @@ func daemonCommand() *cli.Command {
 		Name:  "daemon",
 		Usage: "start the tree and supervise it until SIGTERM/SIGINT",
 		Description: "Runs in the foreground. SIGTERM or SIGINT stops the tree in reverse order and exits 0;\n" +
-			"a second one skips the stop grace periods. Exits 1 when the root supervisor gives up.",
-		Flags:  append(commonFlags(), logFlags()...),
+			"a second one skips the stop grace periods. Exits 1 when the root supervisor gives up.\n" +
+			"--metrics (or settings.metrics) serves Prometheus metrics at /metrics: exit 2 for an\n" +
+			"invalid address, 1 when it cannot be listened on.",
+		Flags: append(append(commonFlags(), logFlags()...),
+			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics at /metrics on `ADDR` (HOST:PORT or unix:/PATH; '' for none; default: settings.metrics)"}),
 		Action: runDaemon,
 	}
 }
@@ -62,12 +69,28 @@ func runDaemon(c *cli.Context) error {
 	}
 
 	sigs := signalsFrom(c.Context)
-	tree, err := actors.Start(cfg, actors.Options{Logger: log, Hurry: sigs.hurry, Store: st, StateDir: dir})
+	opts := actors.Options{Logger: log, Hurry: sigs.hurry, Store: st, StateDir: dir}
+	// Listening before the tree starts: an address in use fails the
+	// daemon before any worker runs. Until then the view is empty.
+	var live atomic.Pointer[actors.Tree]
+	stopMetrics, err := serveMetrics(c, log, cfg.Settings.Metrics, &opts, func() *control.Node {
+		if t := live.Load(); t != nil {
+			return t.Snapshot()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	tree, err := actors.Start(cfg, opts)
 	if err != nil {
 		return exitWith(exitFailed, err)
 	}
+	live.Store(tree)
+	saveDefinitions(st, cfg.Tree, log)
 	file, _ := filepath.Abs(cfg.File)
-	backend := &daemonBackend{tree: tree, file: file, stateDir: dir, log: log}
+	backend := &daemonBackend{tree: tree, file: file, stateDir: dir, store: st, log: log}
 	srv, err := control.Listen(filepath.Join(dir, control.SocketName), backend,
 		control.Info{Pid: os.Getpid(), Started: time.Now(), Version: version, Config: file}, log)
 	if err != nil {
@@ -98,4 +121,36 @@ func runDaemon(c *cli.Context) error {
 			return exitWith(exitFailed, fmt.Errorf("%w; all workers stopped", err))
 		}
 	}
+}
+
+// serveMetrics serves the metrics at the address of --metrics, else of
+// settings (none when both are empty), and has opts.Events feed them. It
+// returns the function that stops serving.
+func serveMetrics(c *cli.Context, log *slog.Logger, setting string, opts *actors.Options, view func() *control.Node) (func(), error) {
+	addr := setting
+	if c.IsSet("metrics") {
+		addr = c.String("metrics")
+	}
+	if addr == "" {
+		return func() {}, nil
+	}
+	m := metrics.New(version, view)
+	stop, err := metrics.Serve(addr, m.Handler())
+	switch {
+	case errors.Is(err, metrics.ErrAddr):
+		return nil, exitWith(exitConfig, err)
+	case err != nil:
+		return nil, exitWith(exitFailed, err)
+	}
+	log.Info("serving metrics", "addr", addr)
+	if prev := opts.Events; prev != nil {
+		opts.Events = func(ev event.Event) { prev(ev); m.Observe(ev) }
+	} else {
+		opts.Events = m.Observe
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = stop(ctx)
+	}, nil
 }

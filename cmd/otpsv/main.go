@@ -120,6 +120,7 @@ func newApp() *cli.App {
 			nodeCommand("stop", "stop a node (routed to the daemon); it stays stopped until started"),
 			nodeCommand("restart", "restart a node (routed to the daemon; a service's own restart command when it has one)"),
 			reloadCommand(),
+			planCommand(),
 			whyCommand(),
 			validateCommand(),
 			versionCommand(),

@@ -80,6 +80,7 @@ func runPass(out io.Writer, cfg *config.Config, dir string, st *persistence.Stor
 	if err != nil {
 		return exitWith(exitFailed, err)
 	}
+	saveDefinitions(st, cfg.Tree, log)
 	<-tree.Started()
 	tree.Flush()
 	if err := tree.Err(); err != nil {
