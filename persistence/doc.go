@@ -12,8 +12,10 @@
 // Each node's Snapshot is JSON under "node/<path>", but for its history:
 // one key per entry, "hist/<path>\x00<slot>", written once, not with
 // every change of the node (history.go); the time of the last Save under
-// "meta/saved_at", and the commit count under "meta/generation" (see
-// Damage). Every write
+// "meta/saved_at", the commit count under "meta/generation" (see
+// Damage), and the definitions of the tree that last ran, gzipped JSON,
+// under "meta/definitions" (what `otpsv plan` compares a new config with
+// when no daemon runs). Every write
 // method commits one Badger transaction, so after a kill -9 the store holds
 // all of a Save or none of it. Commits are not fsynced one by one (Close
 // syncs): a power cut may lose the last seconds, after which every

@@ -10,5 +10,7 @@
 //	curl --unix-socket ~/.local/state/otpsv/site/otpsv.sock http://otpsv/v1/tree
 //
 // It must not import protoactor or badger: it sees the tree through the
-// Backend interface.
+// Backend interface (and Planner, for `otpsv plan` and the lines `otpsv
+// reload` prints). It imports config for the definitions and the changes
+// of a reload (config.Node, config.Change).
 package control
