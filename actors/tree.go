@@ -389,12 +389,28 @@ func (g *guardian) Receive(ctx actor.Context) {
 	case *command:
 		g.command(ctx, m)
 	case *reconfigure:
+		old := g.tree.root
 		g.tree.root = m.node
 		if g.stopping || g.failed || g.root == nil {
 			m.reply(nil) // nothing runs; the new tree is used at the next start
 			return
 		}
-		ctx.Send(g.root, m)
+		if old.Type == config.Supervisor && m.node.Type == config.Supervisor {
+			ctx.Send(g.root, m)
+			return
+		}
+		// A worker as the root has no supervisor to reconfigure it: it is
+		// restarted here when its definition changed.
+		if old.Fingerprint() == m.node.Fingerprint() && old.Type == m.node.Type {
+			m.reply(nil)
+			return
+		}
+		if g.pending != nil {
+			m.reply(errors.New("another command on the root is in progress"))
+			return
+		}
+		g.pending, g.restarting = m.reply, true
+		ctx.Stop(g.root)
 	case *shutdown:
 		if g.stopping {
 			return
@@ -405,8 +421,8 @@ func (g *guardian) Receive(ctx actor.Context) {
 			g.finish() // an operator had stopped the root: nothing runs
 			return
 		}
-		if g.failed {
-			ctx.Stop(g.root)
+		if g.failed || g.tree.root.Type != config.Supervisor {
+			ctx.Stop(g.root) // a worker as the root stops with its actor
 		} else {
 			ctx.Send(g.root, &shutdown{})
 		}
