@@ -20,7 +20,9 @@ func TestSIGTERMAfterStateDirRemoved(t *testing.T) {
   children:
     - name: a
       command: ` + ws.cmd("a") + "\n"))
-	waitFor(t, d.events, is("tree started"))
+	// Started in full (its control socket too, made after the tree):
+	// removing the state_dir earlier is a start-up failure, not this case.
+	ctlWaitAll(t, d.events, is("tree started"), is("daemon started"))
 	a := d.waitReady("a", 1)
 	if err := os.RemoveAll(ws.stateDir); err != nil {
 		t.Fatal(err)

@@ -88,7 +88,6 @@ func runDaemon(c *cli.Context) error {
 		return exitWith(exitFailed, err)
 	}
 	live.Store(tree)
-	saveDefinitions(st, cfg.Tree, log)
 	file, _ := filepath.Abs(cfg.File)
 	backend := &daemonBackend{tree: tree, file: file, stateDir: dir, store: st, log: log}
 	srv, err := control.Listen(filepath.Join(dir, control.SocketName), backend,
@@ -99,6 +98,9 @@ func runDaemon(c *cli.Context) error {
 	}
 	defer func() { _ = srv.Close() }()
 	log.Info("daemon started", "pid", os.Getpid(), "root", cfg.Tree.Path, "state_dir", dir)
+	// After the socket: monitoring gets its answers first, and `plan`
+	// meanwhile asks the daemon, not the store.
+	saveDefinitions(st, cfg.Tree, log)
 	for {
 		select {
 		case <-sigs.reload:
