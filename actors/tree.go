@@ -128,7 +128,12 @@ func (e *env) emit(lvl slog.Level, msg string, ev event.Event, kv ...any) {
 		e.events(ev)
 	}
 	if e.log.Enabled(context.Background(), lvl) {
-		e.log.Log(context.Background(), lvl, msg, append(ev.LogArgs(), kv...)...)
+		attrs := ev.Attrs(len(kv) / 2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			k, _ := kv[i].(string)
+			attrs = append(attrs, slog.Any(k, kv[i+1]))
+		}
+		e.log.LogAttrs(context.Background(), lvl, msg, attrs...)
 	}
 }
 

@@ -74,11 +74,13 @@ type Event struct {
 	Action     string // reload: "add", "remove", "restart", "change"; operator: "start", "stop", "restart"
 }
 
-// LogArgs are the event's fields for one log line (slog key-value pairs),
-// with the names SPEC §9 gives: event, path, reason, exit_code, signal,
-// strategy, restarted, budget_left; zero fields are left out.
-func (e *Event) LogArgs() []any {
-	a := []any{slog.String("event", string(e.Kind)), slog.String("path", e.Path)}
+// Attrs are the event's fields for one log line, with the names SPEC §9
+// gives: event, path, reason, exit_code, signal, strategy, restarted,
+// budget_left; zero fields are left out. extra is appended (the room is
+// made once: a restart logs several events).
+func (e *Event) Attrs(extra int) []slog.Attr {
+	a := make([]slog.Attr, 0, 8+extra)
+	a = append(a, slog.String("event", string(e.Kind)), slog.String("path", e.Path))
 	if e.Reason != "" {
 		a = append(a, slog.String("reason", e.Reason))
 	}
