@@ -118,3 +118,45 @@ func TestHealthOneshotNotify(t *testing.T) {
 		t.Errorf("the pass left notify sockets behind: %v", ents)
 	}
 }
+
+// TestHealthBackoffResetAfter: a worker that stayed ready for reset_after
+// before it failed starts its backoff over (failures 1, the initial
+// delay), while one that fails at once climbs (1, 2, 3).
+func TestHealthBackoffResetAfter(t *testing.T) {
+	begin(t)
+	h := newHealthWS(t)
+	d := h.startDaemon(h.config(fmt.Sprintf(`tree:
+  name: site
+  intensity: 100
+  period: 60s
+  children:
+    - name: steady
+      backoff: {initial: 100ms, max: 10s, factor: 4, jitter: 0, reset_after: 300ms}
+      command: %s
+    - name: flaky
+      backoff: {initial: 100ms, max: 10s, factor: 4, jitter: 0, reset_after: 300ms}
+      command: %s
+`, h.cmd("steady", "-exit-after", "600ms", "-code", "3"), h.cmd("flaky", "-exit-after", "50ms", "-code", "3"))))
+	var steady, flaky []event
+	for len(steady) < 3 || len(flaky) < 3 {
+		e := waitFor(t, d.events, is("restart delayed"))
+		switch e.str("node") {
+		case "site/steady":
+			steady = append(steady, e)
+		case "site/flaky":
+			flaky = append(flaky, e)
+		}
+	}
+	for i, e := range steady[:3] {
+		if e.num("failures") != 1 || e.str("delay") != "100ms" {
+			t.Errorf("steady's delay %d: %v, want failures 1, delay 100ms (it stayed ready 600ms > reset_after)", i+1, e)
+		}
+	}
+	for i, want := range []string{"100ms", "400ms", "1.6s"} {
+		if e := flaky[i]; e.num("failures") != i+1 || e.str("delay") != want {
+			t.Errorf("flaky's delay %d: %v, want failures %d, delay %s", i+1, e, i+1, want)
+		}
+	}
+	d.stop()
+	h.requireAllDead()
+}
