@@ -135,13 +135,25 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			s.advance(ctx)
 		}
 	case *childReady:
+		// The child is found without a scan of all children where it can
+		// be: a thousand starting under one supervisor each send one.
+		var ready *slot
+		if s.waitingFor(m.pid) {
+			ready = s.cur.k
+		}
 		for k := range s.unready {
 			if samePID(k.pid, m.pid) {
 				delete(s.unready, k)
+				ready = k
 			}
 		}
-		if i := s.indexOf(m.pid); i >= 0 {
-			s.kids[i].streak.Ready(s.env.clock.Now())
+		if ready == nil {
+			if i := s.indexOf(m.pid); i >= 0 {
+				ready = s.kids[i]
+			}
+		}
+		if ready != nil {
+			ready.streak.Ready(s.env.clock.Now())
 		}
 		if s.waitingFor(m.pid) {
 			s.cur.finish(nil)
