@@ -98,9 +98,19 @@ func runDaemon(c *cli.Context) error {
 	}
 	defer func() { _ = srv.Close() }()
 	log.Info("daemon started", "pid", os.Getpid(), "root", cfg.Tree.Path, "state_dir", dir)
-	// After the socket: monitoring gets its answers first, and `plan`
-	// meanwhile asks the daemon, not the store.
-	saveDefinitions(st, cfg.Tree, log)
+	// Once the tree has started, not while its workers are being forked
+	// (a thousand nodes' JSON is some milliseconds of CPU); `plan` asks
+	// the daemon meanwhile. The store is closed only after it.
+	defsSaved := make(chan struct{})
+	go func() {
+		defer close(defsSaved)
+		select {
+		case <-tree.Started():
+			saveDefinitions(st, cfg.Tree, log)
+		case <-tree.Done():
+		}
+	}()
+	defer func() { <-defsSaved }()
 	for {
 		select {
 		case <-sigs.reload:
