@@ -27,9 +27,9 @@ func TestHealthBackoffReloadCancels(t *testing.T) {
 	}
 	d := h.startDaemon(h.config(tree(3)))
 	ctlWaitAll(t, d.events, is("daemon started"), is("restart delayed", "node", "site/w"))
-	if n := h.node("site/w"); n.State != "backoff" {
-		t.Fatalf("w is %s during its backoff, want backoff", n.State)
-	}
+	// The state turns backoff once the failed process's actor is gone,
+	// just after the event.
+	h.waitNode("site/w", "state backoff", func(n *hNode) bool { return n.State == "backoff" })
 	h.config(tree(4)) // a changed definition
 	asked := time.Now()
 	h.mustCtl("reload")
