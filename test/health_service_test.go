@@ -34,14 +34,15 @@ func TestHealthServiceProbes(t *testing.T) {
   children:
     - name: svc
       start: [sh, -c, %q]
-      stop: [sh, -c, 'kill $(cat %s)']
+      # LSB: stopping a stopped service succeeds, and leaves no pidfile
+      stop: [sh, -c, 'kill $(cat %s) 2>/dev/null; rm -f %s; exit 0']
       pidfile: %s
       probes:
         readiness: {http: "http://127.0.0.1:%d/ready", period: 100ms}
         liveness: {http: %q, period: 100ms, failure_threshold: 2}
     - name: after
       command: [sleep, "1000"]
-`, start, pidfile, pidfile, port, url)))
+`, start, pidfile, pidfile, pidfile, port, url)))
 	defer h.killLeftovers()
 	first := h.wait(d, "svc", 1)
 	// rest_for_one: "after" waits for svc's readiness probe.
