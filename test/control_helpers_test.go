@@ -27,6 +27,8 @@ type ctlNode struct {
 	Since        time.Time  `json:"since"`
 	Restarts     int        `json:"restarts"`
 	AdminStopped bool       `json:"admin_stopped"`
+	Ready        *bool      `json:"ready"`
+	Message      string     `json:"message"`
 	Children     []*ctlNode `json:"children"`
 }
 

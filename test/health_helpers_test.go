@@ -241,39 +241,8 @@ func sendNotify(t *testing.T, socket, msg string) {
 // ---------------------------------------------------------------------
 // The tree's health fields
 
-// hNode is a node of `otpsv tree --json` with the health fields.
-type hNode struct {
-	Path         string   `json:"path"`
-	State        string   `json:"state"`
-	Pid          *int     `json:"pid"`
-	Restarts     int      `json:"restarts"`
-	AdminStopped bool     `json:"admin_stopped"`
-	Ready        *bool    `json:"ready"`
-	Message      string   `json:"message"`
-	Children     []*hNode `json:"children"`
-}
-
-func (n *hNode) find(path string) *hNode {
-	if n == nil {
-		return nil
-	}
-	if n.Path == path {
-		return n
-	}
-	for _, c := range n.Children {
-		if f := c.find(path); f != nil {
-			return f
-		}
-	}
-	return nil
-}
-
-func (n *hNode) pid() int {
-	if n == nil || n.Pid == nil {
-		return 0
-	}
-	return *n.Pid
-}
+// hNode is a node of `otpsv tree --json`, with its health fields.
+type hNode = ctlNode
 
 // ready is "true", "false" or "absent".
 func (n *hNode) ready() string {
