@@ -10,7 +10,8 @@
 #                 seconds and as % of one core (target: under 5%)
 #      rss        VmRSS at the start, max of 1 s samples, VmHWM at the end
 #                 (target: under 96 MiB)
-#      fds, threads  at the start and the end (target: no growth)
+#      fds, threads, goroutines  at the start and the end (target: no
+#                 growth; goroutines from the daemon's /metrics)
 #      probe_requests  requests the endpoint served in the window (should
 #                 be about workers x seconds), restarts (should be 0)
 # 2. Restart latency with ready: notify, the same program throughout: one
@@ -101,6 +102,13 @@ start_daemon() {
 	launch "$1" "$OTPSV" daemon --log-format json --config "$1/otpsv.yaml" --state-dir "$1/state"
 }
 
+# goroutines RUNDIR: go_goroutines from the daemon's metrics socket ("-"
+# without curl).
+goroutines() {
+	command -v curl >/dev/null || { echo -; return; }
+	curl -s --max-time 5 --unix-socket "$1/metrics.sock" http://otpsv/metrics | awk '$1 == "go_goroutines" { print $2 }'
+}
+
 header
 note "workers=$HEALTH_WORKERS settle=${HEALTH_SETTLE}s window=${HEALTH_SECONDS}s repeats=$REPEATS settle=${SETTLE}s+rand(0..1s) clk_tck=$CLK_TCK"
 
@@ -120,6 +128,8 @@ port=$(sed -n 's/.*"http":"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$rd/endpoint.json" 
 	cat <<CONF
 settings:
   state_dir: $rd/state
+  # go_goroutines at the start and the end of the window (growth)
+  metrics: unix:$rd/metrics.sock
 tree:
   name: bench
   strategy: one_for_one
@@ -146,7 +156,7 @@ fi
 sleep "$HEALTH_SETTLE"
 [[ -n $(comm_of "$sv") ]] || die "otpsv exited (see $rd/sv.log)"
 cpu0=$(ticks "$sv") ep0=$(ticks "$ep") req0=$(requests "$port")
-rss0=$(kib "$sv" VmRSS) fds0=$(fds "$sv") thr0=$(kib "$sv" Threads)
+rss0=$(kib "$sv" VmRSS) fds0=$(fds "$sv") thr0=$(kib "$sv" Threads) gor0=$(goroutines "$rd")
 lines0=$(wc -l <"$rd/starts.log")
 (
 	while [[ -d /proc/$sv ]]; do
@@ -158,7 +168,7 @@ sampler=$!
 sleep "$HEALTH_SECONDS"
 [[ -n $(comm_of "$sv") ]] || die "otpsv exited during the window (see $rd/sv.log)"
 cpu1=$(ticks "$sv") ep1=$(ticks "$ep") req1=$(requests "$port")
-rss1=$(kib "$sv" VmRSS) fds1=$(fds "$sv") thr1=$(kib "$sv" Threads) hwm=$(kib "$sv" VmHWM)
+rss1=$(kib "$sv" VmRSS) fds1=$(fds "$sv") thr1=$(kib "$sv" Threads) hwm=$(kib "$sv" VmHWM) gor1=$(goroutines "$rd")
 lines1=$(wc -l <"$rd/starts.log")
 kill "$sampler" 2>/dev/null
 wait "$sampler" 2>/dev/null
@@ -177,6 +187,8 @@ emit "$p.fds_start" "$fds0" count
 emit "$p.fds_end" "$fds1" count
 emit "$p.threads_start" "$thr0" count
 emit "$p.threads_end" "$thr1" count
+emit "$p.goroutines_start" "$gor0" count
+emit "$p.goroutines_end" "$gor1" count
 emit "$p.probe_requests" $((req1 - req0)) "count/${HEALTH_SECONDS}s"
 emit "$p.restarts" $((lines1 - lines0)) "count/${HEALTH_SECONDS}s"
 note "probe failures logged since start: $failed; endpoint cpu $(awk -v a="$ep0" -v b="$ep1" -v t="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / t }') s"
