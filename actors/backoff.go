@@ -3,6 +3,7 @@ package actors
 import (
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -67,7 +68,7 @@ func (s *supervisor) delayRestart(ctx actor.Context, k *slot, f *failure, d time
 	}
 	// Children held by a restart this one replaced stay held, by this one.
 	for _, c := range s.kids {
-		if c.held && !contains(dr.held, c) && !s.heldByOther(c, k) {
+		if c.held && !slices.Contains(dr.held, c) && !s.heldByOther(c, k) {
 			dr.held = append(dr.held, c)
 		}
 	}
@@ -91,19 +92,10 @@ func (s *supervisor) delayRestart(ctx actor.Context, k *slot, f *failure, d time
 	}
 }
 
-func contains(l []*slot, k *slot) bool {
-	for _, c := range l {
-		if c == k {
-			return true
-		}
-	}
-	return false
-}
-
 // heldByOther: c waits for a delayed restart other than the one of k.
 func (s *supervisor) heldByOther(c, k *slot) bool {
 	for f, dr := range s.delayed {
-		if f != k && contains(dr.held, c) {
+		if f != k && slices.Contains(dr.held, c) {
 			return true
 		}
 	}

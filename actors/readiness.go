@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -95,11 +96,7 @@ func (w *processWorker) prepareHealth(spec *proc.Spec) error {
 	var extra []string
 	switch n.Ready {
 	case config.ReadyNotify:
-		uid, gid := -1, -1
-		if c := spec.Credential; c != nil {
-			uid, gid = int(c.Uid), int(c.Gid)
-		}
-		nt, err := health.ListenNotify(w.env.notifyPath(n.Path, spec.Credential != nil), uid, gid)
+		nt, err := w.listenNotify(spec.Credential)
 		if err != nil {
 			return fmt.Errorf("notify socket: %w", err)
 		}
@@ -128,6 +125,16 @@ func (w *processWorker) prepareHealth(spec *proc.Spec) error {
 		spec.Env = proc.MergeEnv(base, extra)
 	}
 	return nil
+}
+
+// listenNotify binds the worker's notify socket, owned by the user the
+// worker runs as (cred; nil: otpsv's own).
+func (w *processWorker) listenNotify(cred *syscall.Credential) (*health.Notifier, error) {
+	uid, gid := -1, -1
+	if cred != nil {
+		uid, gid = int(cred.Uid), int(cred.Gid)
+	}
+	return health.ListenNotify(w.env.notifyPath(w.node.Path, cred != nil), uid, gid)
 }
 
 // listen starts hearing the process pid: its notify messages (only from
@@ -201,12 +208,8 @@ func (w *processWorker) adoptHealth(ctx actor.Context) {
 	n := w.node
 	w.h.watchdog = n.Watchdog
 	if n.Ready == config.ReadyNotify && !w.env.pass {
-		uid, gid := -1, -1
-		cred, err := proc.Credential(n.User, n.Group)
-		if err == nil && cred != nil {
-			uid, gid = int(cred.Uid), int(cred.Gid)
-		}
-		nt, err := health.ListenNotify(w.env.notifyPath(n.Path, cred != nil), uid, gid)
+		cred, _ := proc.Credential(n.User, n.Group)
+		nt, err := w.listenNotify(cred)
 		if err != nil {
 			w.env.log.Warn("notify socket", "node", n.Path, "err", err)
 		} else {
