@@ -203,7 +203,7 @@ func open(dir string) (*Store, error) {
 		db, err = openBadger(badgerOptions(dir))
 	}
 	if err != nil {
-		if held(dir) {
+		if held(dir) || badgerLockBusy(err) {
 			return nil, lockedError(dir)
 		}
 		if fresh {
@@ -344,6 +344,15 @@ func openBadger(opt badger.Options) (db *badger.DB, err error) {
 
 // held reports whether another open file description holds dir's flock.
 // Badger's own lock error carries no error value to test, only text.
+// badgerLockBusy: Badger could not take its directory lock. The lock may
+// be free again by the time held looks (a child forked at that instant
+// has exec'd since, closing its copy of the fd), so Badger's word counts
+// too, and Open waits it out. Badger formats the flock error into its
+// message instead of wrapping it, hence the text.
+func badgerLockBusy(err error) bool {
+	return strings.Contains(err.Error(), "Cannot acquire directory lock")
+}
+
 func held(dir string) bool {
 	f, err := os.Open(dir)
 	if err != nil {
