@@ -8,7 +8,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/actors/event"
 	"github.com/otpsv/otpsv/actors/policy"
 )
@@ -79,11 +78,7 @@ func (s *supervisor) delayRestart(ctx actor.Context, k *slot, f *failure, d time
 	s.delayed[k] = dr
 	s.env.emit(slog.LevelWarn, "restart delayed", event.Event{Kind: event.Delayed, Path: k.node.Path, Type: k.node.Type.String(),
 		Supervisor: s.node.Path, Strategy: s.node.Strategy.String(), Restarted: names, Reason: f.what, Cause: f.cause,
-		Delay: d, Failures: n}, "supervisor", s.node.Path, "node", k.node.Path, "restart", names)
-	k.info.record(control.HistoryEntry{
-		Time: s.env.clock.Now(), Event: "failed", Detail: f.what, Cause: k.node.Path, Supervisor: s.node.Path,
-		Strategy: s.node.Strategy.String(), Action: "backoff", Restarted: names, Budget: s.policy.Budget(), Delay: d,
-	})
+		Delay: d, Failures: n, BudgetLeft: event.Int(s.policy.Budget())}, "supervisor", s.node.Path, "node", k.node.Path, "restart", names)
 	s.queue = append(s.stops(plan.Stop), s.queue...)
 	for _, c := range dr.held {
 		if c.pid == nil {

@@ -16,6 +16,14 @@
 // members of a dead process's group). Status checks and probes run on
 // goroutines of their own and report back as messages.
 //
+// Actors own their state. What the operators see (the node view read by
+// the control socket, the metrics, the state saver and `why`) is built by
+// one goroutine from the facts the actors report: supervision events and
+// observations of their nodes (nodeview.go). No actor reads the view; a
+// supervisor hands a child what it needs when it spawns it (birth: why it
+// starts, what the previous run left of it). The one thing the actors
+// share is the operators' intents (which nodes an operator stopped).
+//
 // This is the only package that imports protoactor-go. It must not import
 // badger: state goes through the persistence package's interfaces.
 package actors

@@ -187,7 +187,7 @@ func sameProcess(pid int, start uint64) bool {
 // process groups, before the worker runs again (SPEC §3: no process of a
 // stopped worker survives).
 func (w *processWorker) emptyGroups(snap persistence.Snapshot) {
-	for _, pg := range w.env.prior.takeEmpty(w.node.Path) {
+	for _, pg := range w.birth.empty {
 		g := proc.Group{Pgid: pg, Tag: w.env.tagOf(w.node.Path)}
 		if pg == snap.Pid {
 			g.LeaderStart = snap.PidStart

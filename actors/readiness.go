@@ -48,6 +48,9 @@ const (
 // probes, watchdog). It belongs to the worker's actor; only the actor's
 // goroutine touches it.
 type workerHealth struct {
+	// notReady: a readiness probe (or RELOADING=1) turned the ready
+	// worker's readiness off.
+	notReady bool
 	notifier *health.Notifier
 	fd       *health.FDReady
 	probes   probeSet
@@ -286,11 +289,11 @@ func (w *processWorker) probed(ctx actor.Context, m *probeDone) {
 // setReady turns a ready worker's readiness off and on again (a
 // readiness probe, RELOADING=1): it stays running, not restarted.
 func (w *processWorker) setReady(ctx actor.Context, ready bool, reason string) {
-	var was bool
-	w.info.update(func(ni *nodeInfo) { was = !ni.notReady; ni.notReady = !ready })
-	if was == ready {
+	if w.h.notReady == !ready {
 		return
 	}
+	w.h.notReady = !ready
+	w.info.setNotReady(!ready)
 	if ready {
 		w.env.emit(slog.LevelInfo, "ready", event.Event{Kind: event.Ready, Path: w.node.Path, Type: "process", Pid: w.p.Pid}, "node", w.node.Path, "pid", w.p.Pid)
 		ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})

@@ -25,7 +25,8 @@ import (
 type serviceWorker struct {
 	node  *config.Node
 	env   *env
-	info  *nodeInfo
+	info  nodeRef
+	birth birth // what its supervisor handed it
 	cmds  *commands
 	guard bool
 	check checker
@@ -77,11 +78,11 @@ type serviceRestarted struct {
 	res   checkResult
 }
 
-func newServiceWorker(node *config.Node, e *env, guard bool) actor.Producer {
+func newServiceWorker(node *config.Node, e *env, b birth) actor.Producer {
 	return func() actor.Actor {
 		cmds := newCommands(node, e)
-		return &serviceWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: cmds, check: checker{cmds: cmds},
-			guard: guard, abort: make(chan struct{})}
+		return &serviceWorker{node: node, env: e, info: e.ref(node.Path), birth: b, cmds: cmds, check: checker{cmds: cmds},
+			guard: b.guard, abort: make(chan struct{})}
 	}
 }
 
@@ -89,15 +90,12 @@ func (w *serviceWorker) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		w.info.setDone(false)
-		snap, had := w.env.prior.take(w.node.Path)
-		w.hadPrior = had
-		w.wasRunning = had && snap.State == string(StateRunning)
+		w.hadPrior = w.birth.prior != nil
+		w.wasRunning = w.hadPrior && w.birth.prior.State == string(StateRunning)
 		w.reason = "was not running"
-		w.info.update(func(ni *nodeInfo) {
-			if ni.reason != "" {
-				w.reason, ni.reason = ni.reason, ""
-			}
-		})
+		if w.birth.reason != "" {
+			w.reason = w.birth.reason
+		}
 		w.info.set(StateStarting, 0)
 		// started at once: a one_for_one supervisor goes on with the next
 		// sibling while this one's check runs; the others wait for ready
@@ -202,9 +200,7 @@ func (w *serviceWorker) initial(ctx actor.Context, r checkResult) {
 	w.check.done(&r)
 	w.last = r.obs
 	w.saw(r)
-	w.info.update(func(ni *nodeInfo) {
-		ni.lastCheck, ni.lastCheckAt = r.obs.String()+firstLine(r.detail), w.env.clock.Now()
-	})
+	w.info.setLastCheck(r.obs.String() + firstLine(r.detail))
 	if w.env.pass && w.wasRunning && !w.guard && r.obs != obsRunning {
 		// running at the end of the last pass, not now: a failure
 		w.fail(obsCause(r.obs), fmt.Sprintf("found %s: %s", r.obs, r.detail))
@@ -291,7 +287,7 @@ func (w *serviceWorker) ready(ctx actor.Context) {
 	if !w.guard && w.node.Readiness != nil && !w.probes.running(policy.Readiness) {
 		// ready once its readiness probe also succeeds
 		w.probing = true
-		w.info.update(func(ni *nodeInfo) { ni.notReady = true })
+		w.info.setNotReady(true)
 		w.probes.begin(ctx, w.env, w.node, policy.Readiness, 0, false)
 		self, root := ctx.Self(), ctx.ActorSystem().Root
 		w.readyTimer = time.AfterFunc(w.node.Timeout, func() { root.Send(self, &serviceNotReady{}) })
@@ -329,16 +325,18 @@ func (w *serviceWorker) probed(ctx actor.Context, m *probeDone) {
 		w.info.set(StateFailed, 0)
 		w.fail(event.CauseLiveness, "liveness probe: "+m.err.Error())
 	case policy.BecameReady:
-		w.info.update(func(ni *nodeInfo) { ni.notReady = false })
+		w.info.setNotReady(false)
+		// said before the supervisor hears it, which may start the next
+		// sibling at once
+		w.env.emit(slog.LevelInfo, "ready", event.Event{Kind: event.Ready, Path: w.node.Path, Type: "service"}, "node", w.node.Path)
 		ctx.Send(ctx.Parent(), &childReady{pid: ctx.Self()})
 		if w.probing {
 			w.probing = false
 			w.readyTimer.Stop()
 			w.watchLiveness(ctx)
 		}
-		w.env.emit(slog.LevelInfo, "ready", event.Event{Kind: event.Ready, Path: w.node.Path, Type: "service"}, "node", w.node.Path)
 	case policy.BecameUnready:
-		w.info.update(func(ni *nodeInfo) { ni.notReady = true })
+		w.info.setNotReady(true)
 		w.env.emit(slog.LevelWarn, "not ready", event.Event{Kind: event.NotReady, Path: w.node.Path, Type: "service",
 			Reason: "readiness probe: " + m.err.Error()}, "node", w.node.Path)
 		ctx.Send(ctx.Parent(), &childUnready{pid: ctx.Self()})
@@ -362,9 +360,7 @@ func (w *serviceWorker) checked(ctx actor.Context, r *checkResult) {
 	}
 	w.last = r.obs
 	w.saw(*r)
-	w.info.update(func(ni *nodeInfo) {
-		ni.lastCheck, ni.lastCheckAt = r.obs.String()+firstLine(r.detail), w.env.clock.Now()
-	})
+	w.info.setLastCheck(r.obs.String() + firstLine(r.detail))
 	switch {
 	case w.guard && r.obs != obsStopped:
 		w.info.set(StateFailed, r.pid)
@@ -384,13 +380,11 @@ func (w *serviceWorker) checked(ctx actor.Context, r *checkResult) {
 // fail hands the failure to the supervisor (a panic is how protoactor
 // reports a child's failure to its parent's HandleFailure).
 func (w *serviceWorker) fail(cause event.Cause, what string) {
-	if w.info != nil {
-		st := StateFailed
-		if w.last == obsDirty {
-			st = StateDirty
-		}
-		w.info.set(st, 0)
+	st := StateFailed
+	if w.last == obsDirty {
+		st = StateDirty
 	}
+	w.info.set(st, 0)
 	w.env.emit(slog.LevelWarn, "service failed", event.Event{Kind: event.Failed, Path: w.node.Path, Type: "service",
 		Reason: what, Cause: cause}, "node", w.node.Path)
 	panic(&failure{path: w.node.Path, abnormal: true, what: what, cause: cause})

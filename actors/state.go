@@ -75,15 +75,15 @@ type carriedProc struct {
 // supervisors count restarts across passes) also each node's restarts.
 // States are not restored: they are observed anew; until then the
 // recorded process is carried over into every save.
+//
+// It runs before the fold does (registry.run), on the goroutine that made
+// the registry.
 func (r *registry) restore(snaps map[string]persistence.Snapshot, pass bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
 	for path, s := range snaps {
 		ni, ok := r.nodes[path]
 		if !ok {
 			continue
 		}
-		ni.mu.Lock()
 		if s.Pid > 0 || s.PidStart != 0 {
 			ni.carried = &carriedProc{state: s.State, pid: s.Pid, pidStart: s.PidStart}
 		}
@@ -94,7 +94,6 @@ func (r *registry) restore(snaps map[string]persistence.Snapshot, pass bool) {
 		if pass {
 			ni.restarts = s.Restarted
 		}
-		ni.mu.Unlock()
 	}
 }
 
@@ -122,17 +121,16 @@ func toStored(h []control.HistoryEntry) []persistence.HistoryEntry {
 	return out
 }
 
-// persisted is the snapshot of one node as stored.
+// persisted is the snapshot of one node as stored; the registry's lock
+// is held (a read lock is enough).
 func (ni *nodeInfo) persisted() persistence.Snapshot {
-	ni.mu.Lock()
-	defer ni.mu.Unlock()
 	state, pid, pidStart := string(ni.state), ni.pid, ni.pidStart
 	if c := ni.carried; c != nil {
 		state, pid, pidStart = c.state, c.pid, c.pidStart
 	}
 	return persistence.Snapshot{
 		Path: ni.node.Path, State: state, Pid: pid, PidStart: pidStart, Since: ni.since,
-		Restarts: append([]time.Time(nil), ni.supRestarts...), Restarted: ni.recentRestarts(time.Now()),
+		Restarts: append([]time.Time(nil), ni.supRestarts...), Restarted: ni.inPeriod(time.Now()),
 		LastExit: ni.lastExit, LastExitAt: ni.lastExitAt,
 		LastCheck: ni.lastCheck, LastCheckAt: ni.lastCheckAt, AdminStopped: ni.adminStopped, GaveUpAt: ni.gaveUpAt,
 		History: toStored(ni.history), HistorySeq: ni.historySeq,
@@ -215,18 +213,32 @@ func (s *saver) saveNow(ni *nodeInfo) {
 	s.mu.Lock()
 	delete(s.dirty, ni)
 	s.mu.Unlock()
-	s.save([]persistence.Snapshot{ni.persisted()})
+	s.save(s.read([]*nodeInfo{ni}))
+}
+
+// read takes the snapshots of nodes under the view's read lock.
+func (s *saver) read(nodes []*nodeInfo) []persistence.Snapshot {
+	if s.reg != nil {
+		s.reg.mu.RLock()
+		defer s.reg.mu.RUnlock()
+	}
+	out := make([]persistence.Snapshot, len(nodes))
+	for i, ni := range nodes {
+		out[i] = ni.persisted()
+	}
+	return out
 }
 
 // flush writes every marked node now.
 func (s *saver) flush() {
 	s.mu.Lock()
-	batch := make([]persistence.Snapshot, 0, len(s.dirty))
+	nodes := make([]*nodeInfo, 0, len(s.dirty))
 	for ni := range s.dirty {
-		batch = append(batch, ni.persisted())
+		nodes = append(nodes, ni)
 	}
 	clear(s.dirty)
 	s.mu.Unlock()
+	batch := s.read(nodes)
 	// Each snapshot is whole in its transaction; a large burst is split so
 	// that no transaction nears Badger's size limit (15% of a memtable).
 	for len(batch) > 0 {

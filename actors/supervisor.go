@@ -7,7 +7,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/otpsv/otpsv/actors/control"
 	"github.com/otpsv/otpsv/actors/event"
 	"github.com/otpsv/otpsv/actors/policy"
 	"github.com/otpsv/otpsv/config"
@@ -17,8 +16,10 @@ import (
 // Children() has no stable order, so the supervisor keeps its own.
 type slot struct {
 	node *config.Node
-	info *nodeInfo
-	pid  *actor.PID // nil while the child is not running
+	info nodeRef
+	// reason says why the child's next start happens; handed to it.
+	reason string
+	pid    *actor.PID // nil while the child is not running
 	// failed is set when the child's Failure arrived: its mailbox is
 	// suspended and only system messages (Stop) reach it.
 	failed bool
@@ -67,11 +68,14 @@ const (
 
 // supervisor is the actor of one supervisor node.
 type supervisor struct {
-	node   *config.Node
-	env    *env
-	info   *nodeInfo
-	policy *policy.Supervisor
-	kids   []*slot
+	node *config.Node
+	env  *env
+	info nodeRef
+	// adminStopped: an operator stopped this supervisor; it runs only to
+	// keep its subtree down.
+	adminStopped bool
+	policy       *policy.Supervisor
+	kids         []*slot
 	// retired are children a reload removed, kept until they have stopped.
 	retired []*slot
 	// unready are children started but not yet ready (one_for_one goes on
@@ -90,26 +94,25 @@ type supervisor struct {
 
 var _ actor.SupervisorStrategy = (*supervisor)(nil)
 
-func newSupervisor(node *config.Node, e *env) actor.Producer {
+func newSupervisor(node *config.Node, e *env, b birth) actor.Producer {
 	return func() actor.Actor {
 		s := &supervisor{
-			node: node, env: e, info: e.reg.get(node.Path), unready: make(map[*slot]bool), delayed: make(map[*slot]*delayedRestart),
-			policy: policy.New(policy.Spec{Strategy: node.Strategy, Intensity: node.Intensity, Period: node.Period}, e.clock),
+			node: node, env: e, info: e.ref(node.Path), unready: make(map[*slot]bool), delayed: make(map[*slot]*delayedRestart),
+			policy:       policy.New(policy.Spec{Strategy: node.Strategy, Intensity: node.Intensity, Period: node.Period}, e.clock),
+			adminStopped: b.adminStopped,
 		}
 		for _, c := range node.Children {
-			s.kids = append(s.kids, &slot{node: c, info: e.reg.get(c.Path)})
+			s.kids = append(s.kids, &slot{node: c, info: e.ref(c.Path)})
 		}
 		// A oneshot pass counts restarts across passes, by wall-clock time;
 		// otherwise a supervisor (re)starts with an empty history.
-		if snap, ok := e.prior.take(node.Path); ok && e.pass {
-			s.policy.SetRestarts(snap.Restarts)
+		if b.prior != nil && e.pass {
+			s.policy.SetRestarts(b.prior.Restarts)
 		} else {
 			// A fresh supervisor: its children's restarts were counted by
 			// the one before (a daemon's earlier run, or an instance that
 			// gave up), and nothing of them is in the new budget.
-			for _, k := range s.kids {
-				k.info.clearRestarts()
-			}
+			s.info.freshBudget()
 		}
 		s.info.setSupRestarts(s.policy.Restarts())
 		return s
@@ -243,25 +246,22 @@ func (s *supervisor) decide(k *slot, f *failure) {
 	i := s.index(k)
 	act := s.policy.ChildExited(s.policyChildren(), i, f.abnormal)
 	s.info.setSupRestarts(s.policy.Restarts())
-	s.recordDecision(k, f, act)
 	switch act.Kind {
 	case policy.Ignore:
 		s.env.emit(slog.LevelInfo, "not restarting", event.Event{Kind: event.NotRestarted, Path: k.node.Path, Type: k.node.Type.String(),
-			Supervisor: s.node.Path, Reason: f.what, Cause: f.cause}, "supervisor", s.node.Path, "child", k.node.Path, "restart", k.node.Restart.String())
+			Supervisor: s.node.Path, Strategy: s.node.Strategy.String(), BudgetLeft: event.Int(s.policy.Budget()), Reason: f.what,
+			Cause: f.cause, Normal: !f.abnormal}, "supervisor", s.node.Path, "child", k.node.Path, "restart", k.node.Restart.String())
 		s.queue = append(s.stops(act.Stop), s.queue...)
 	case policy.Restart:
-		now := s.env.clock.Now()
 		var names, paths []string
 		for _, j := range act.Start {
 			if c := s.kids[j]; s.wanted(c) {
-				c.info.addRestart(now)
 				names = append(names, c.node.Name)
 				paths = append(paths, c.node.Path)
-				why := fmt.Sprintf("restarted with %s, which failed (%s)", k.node.Path, s.node.Strategy)
+				c.reason = fmt.Sprintf("restarted with %s, which failed (%s)", k.node.Path, s.node.Strategy)
 				if c == k {
-					why = fmt.Sprintf("restarted (%s): %s", s.node.Strategy, f.what)
+					c.reason = fmt.Sprintf("restarted (%s): %s", s.node.Strategy, f.what)
 				}
-				c.info.update(func(ni *nodeInfo) { ni.reason = why })
 			}
 		}
 		s.env.emit(slog.LevelWarn, "restarting", event.Event{Kind: event.Restarting, Path: k.node.Path, Type: k.node.Type.String(),
@@ -279,55 +279,14 @@ func (s *supervisor) decide(k *slot, f *failure) {
 		s.reason = s.gaveUp.Error()
 		s.cause = f.cause
 		s.env.emit(slog.LevelError, "giving up", event.Event{Kind: event.GaveUp, Path: s.node.Path, Type: "supervisor",
-			Supervisor: s.node.Path, BudgetLeft: event.Int(0), Reason: s.reason, Cause: f.cause}, "supervisor", s.node.Path)
-		s.info.update(func(ni *nodeInfo) { ni.gaveUpAt = s.env.clock.Now() })
+			Supervisor: s.node.Path, Strategy: s.node.Strategy.String(), BudgetLeft: event.Int(0), Reason: s.reason, Cause: f.cause,
+			Trigger: k.node.Path, TriggerReason: f.what}, "supervisor", s.node.Path)
 		s.env.noteGaveUp(s.node.Path)
 		s.env.report(s.node.Path, "gave up: "+s.reason)
 		s.info.set(StateStopping, 0)
 		s.cancelBackoffs(false)
 		s.stopEverything()
 	}
-}
-
-// recordDecision keeps what happened and what was decided in the history
-// of the failed child, of each sibling restarted with it, and of the
-// supervisor itself, for `otpsv why`.
-func (s *supervisor) recordDecision(k *slot, f *failure, act policy.Action) {
-	now := s.env.clock.Now()
-	var restarted []string
-	if act.Kind == policy.Restart {
-		for _, j := range act.Start {
-			if s.wanted(s.kids[j]) {
-				restarted = append(restarted, s.kids[j].node.Path)
-			}
-		}
-	}
-	action := map[policy.ActionKind]string{policy.Ignore: "ignore", policy.Restart: "restart", policy.GiveUp: "give_up"}[act.Kind]
-	e := control.HistoryEntry{
-		Time: now, Event: "failed", Detail: f.what, Cause: k.node.Path, Supervisor: s.node.Path,
-		Strategy: s.node.Strategy.String(), Action: action, Restarted: restarted, Budget: s.policy.Budget(),
-	}
-	ended := act.Kind == policy.Ignore && !f.abnormal
-	if ended {
-		e.Event = "exited" // its restart type lets it end: not a failure
-	}
-	k.info.record(e)
-	for _, p := range restarted {
-		if p != k.node.Path {
-			se := e
-			se.Event = "restarted"
-			s.env.reg.get(p).record(se)
-		}
-	}
-	se := e
-	se.Event = "child_failed"
-	if ended {
-		se.Event = "child_exited"
-	}
-	if act.Kind == policy.GiveUp {
-		se.Event = "gave_up"
-	}
-	s.info.record(se)
 }
 
 // stopEverything replaces the pending steps with stopping every child
@@ -391,7 +350,7 @@ func (s *supervisor) advance(ctx actor.Context) {
 				// earlier run may live: a guard adopts and stops it (in its
 				// Started), then goes itself.
 				k.guard = true
-				k.pid = ctx.Spawn(actor.PropsFromProducer(s.env.producer(k.node, true)))
+				k.pid = ctx.Spawn(actor.PropsFromProducer(s.env.producer(k.node, s.env.spawnOf(k.node, true, ""))))
 				ctx.Stop(k.pid)
 				s.cur = &o
 				continue
@@ -420,7 +379,9 @@ func (s *supervisor) advance(ctx actor.Context) {
 			// A service that is not wanted still gets a guard, which keeps
 			// it stopped.
 			k.guard = !wanted
-			k.pid = ctx.Spawn(actor.PropsFromProducer(s.env.producer(k.node, k.guard)))
+			b := s.env.spawnOf(k.node, k.guard, k.reason)
+			k.reason = ""
+			k.pid = ctx.Spawn(actor.PropsFromProducer(s.env.producer(k.node, b)))
 			k.failed = false
 		}
 		s.cur = &o
@@ -435,7 +396,7 @@ func (s *supervisor) drained(ctx actor.Context) {
 			return // childReady of the last of them calls advance again
 		}
 		s.mode = modeRunning
-		if s.info.isAdminStopped() || s.node.Expected != config.Running {
+		if s.adminStopped || s.node.Expected != config.Running {
 			// an operator stopped it, or the config: it runs only to keep
 			// its subtree down
 			s.info.set(StateStopped, 0)
@@ -457,7 +418,7 @@ func (s *supervisor) drained(ctx actor.Context) {
 // wanted: the child is to run (the config says so, and no operator
 // stopped it).
 func (s *supervisor) wanted(k *slot) bool {
-	return !k.gone && k.node.Expected == config.Running && !k.info.isAdminStopped() && !s.info.isAdminStopped()
+	return !k.gone && k.node.Expected == config.Running && !s.env.intents.isStopped(k.node.Path) && !s.adminStopped
 }
 
 // command carries out an operator's start, stop or restart of a child,
@@ -491,9 +452,8 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 	switch m.verb {
 	case "stop":
 		k.info.setAdminStopped(true)
-		k.info.record(control.HistoryEntry{Time: s.env.clock.Now(), Event: "operator_stop", Supervisor: s.node.Path, Budget: s.policy.Budget()})
 		s.env.emit(slog.LevelInfo, "operator stop", event.Event{Kind: event.Operator, Path: k.node.Path, Type: k.node.Type.String(),
-			Action: "stop", Cause: event.CauseOperator}, "node", k.node.Path)
+			Supervisor: s.node.Path, BudgetLeft: event.Int(s.policy.Budget()), Action: "stop", Cause: event.CauseOperator}, "node", k.node.Path)
 		// the start after the stop gives a service its guard; it is a
 		// no-op for the others
 		plan = []op{{kind: opStop, k: k, done: m.reply}, {kind: opStart, k: k}}
@@ -503,9 +463,8 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 			return
 		}
 		k.info.setAdminStopped(false)
-		k.info.record(control.HistoryEntry{Time: s.env.clock.Now(), Event: "operator_" + m.verb, Supervisor: s.node.Path, Budget: s.policy.Budget()})
 		s.env.emit(slog.LevelInfo, "operator "+m.verb, event.Event{Kind: event.Operator, Path: k.node.Path, Type: k.node.Type.String(),
-			Action: m.verb, Cause: event.CauseOperator}, "node", k.node.Path)
+			Supervisor: s.node.Path, BudgetLeft: event.Int(s.policy.Budget()), Action: m.verb, Cause: event.CauseOperator}, "node", k.node.Path)
 		// A service's own restart command serves an operator's restart
 		// (SPEC); restarts a strategy decides are always stop then start.
 		if m.verb == "restart" && k.node.Type == config.Service && RestartCommand(k.node) != nil &&
@@ -568,7 +527,7 @@ func (s *supervisor) reconfigure(ctx actor.Context, m *reconfigure) {
 			}
 			k.node = c
 		} else {
-			k = &slot{node: c, info: s.env.reg.get(c.Path)}
+			k = &slot{node: c, info: s.env.ref(c.Path)}
 			added = append(added, i)
 		}
 		kids = append(kids, k)

@@ -63,12 +63,15 @@ type Options struct {
 var ErrRootDown = errors.New("root supervisor gave up and stays down")
 
 // env is what every actor of one tree shares. It is read-only after
-// Start, except for the registry's per-node locks.
+// Start; the actors report to the view (reg) by facts, and share only the
+// operators' intents and, as they first start, the previous run's
+// snapshots.
 type env struct {
 	log           *slog.Logger
 	clock         policy.Clock
 	hurry         <-chan struct{}
 	reg           *registry
+	intents       intents
 	checkInterval time.Duration
 	prior         *prior
 	instance      string // names the state_dir in the workers' tags
@@ -127,6 +130,7 @@ func (e *env) emit(lvl slog.Level, msg string, ev event.Event, kv ...any) {
 	if e.events != nil {
 		e.events(ev)
 	}
+	e.reg.note(fact{kind: fEvent, path: ev.Path, at: ev.Time, ev: ev})
 	if e.log.Enabled(context.Background(), lvl) {
 		attrs := ev.Attrs(len(kv) / 2)
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -143,16 +147,46 @@ func (e *env) noteGaveUp(path string) {
 	e.mu.Unlock()
 }
 
-// producer makes the actor of node n. guard asks for a service worker
-// that only keeps its service stopped.
-func (e *env) producer(n *config.Node, guard bool) actor.Producer {
+// birth is what a supervisor (or, for the root, the guardian) hands the
+// actor of a child it spawns.
+type birth struct {
+	// guard: the child is not to run; its actor only keeps it stopped (a
+	// service), or stops what an earlier run left (a process worker, a
+	// supervisor's subtree).
+	guard bool
+	// reason says why it starts (a oneshot pass prints it).
+	reason string
+	// prior is what the previous run of otpsv saved of the node, handed
+	// to the first actor of the node in this run only: a node restarted
+	// later starts fresh. empty are the process groups to empty before a
+	// process worker runs (see decideTakeOver).
+	prior *persistence.Snapshot
+	empty []int
+	// adminStopped: an operator stopped the node (a supervisor then runs
+	// only to keep its subtree down).
+	adminStopped bool
+}
+
+// spawnOf takes out of the previous run's snapshots what the first actor
+// of n needs.
+func (e *env) spawnOf(n *config.Node, guard bool, reason string) birth {
+	b := birth{guard: guard, reason: reason, adminStopped: e.intents.isStopped(n.Path)}
+	if snap, ok := e.prior.take(n.Path); ok {
+		b.prior = &snap
+	}
+	b.empty = e.prior.takeEmpty(n.Path)
+	return b
+}
+
+// producer makes the actor of node n.
+func (e *env) producer(n *config.Node, b birth) actor.Producer {
 	switch n.Type {
 	case config.Supervisor:
-		return newSupervisor(n, e)
+		return newSupervisor(n, e, b)
 	case config.Service:
-		return newServiceWorker(n, e, guard)
+		return newServiceWorker(n, e, b)
 	}
-	return newProcessWorker(n, e, guard)
+	return newProcessWorker(n, e, b)
 }
 
 // Tree is a running supervision tree.
@@ -206,6 +240,11 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 		empty, orphans := e.takeOverAll(cfg.Tree, snaps)
 		e.prior = &prior{snaps: snaps, empty: empty}
 		e.reg.restore(snaps, opts.Pass)
+		for path, s := range snaps {
+			if s.AdminStopped {
+				e.intents.set(path, true)
+			}
+		}
 		if opts.Pass {
 			e.stopOrphans(opts.Store, orphans)
 		} else {
@@ -213,8 +252,12 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 		}
 		log := e.log
 		e.saver = newSaver(opts.Store, e.reg, func(err error) { log.Error("saving state", "err", err) })
-		e.reg.setSaver(e.saver)
+		e.reg.saver = e.saver
+		for _, ni := range e.reg.nodes {
+			e.saver.mark(ni) // the first save records the whole tree
+		}
 	}
+	e.reg.run()
 	t := &Tree{env: e, root: cfg.Tree, started: make(chan struct{}), done: make(chan struct{})}
 	// protoactor logs its own lifecycle at Info on stderr; otpsv says
 	// what happened itself.
@@ -235,6 +278,7 @@ func Start(cfg *config.Config, opts Options) (*Tree, error) {
 // (leaving the processes it started running).
 func (t *Tree) Flush() {
 	t.env.endCommands()
+	t.env.reg.close()
 	t.env.saver.close()
 }
 
@@ -289,6 +333,7 @@ func (t *Tree) Stop(ctx context.Context) error {
 	case <-t.done:
 		t.system.Shutdown()
 		t.env.endCommands()
+		t.env.reg.close()
 		t.env.saver.close()
 		return t.Err()
 	case <-ctx.Done():
@@ -317,12 +362,17 @@ func (t *Tree) Command(ctx context.Context, verb, path string) error {
 	}
 }
 
-// Snapshot returns the current state of every node.
-func (t *Tree) Snapshot() *control.Node { return t.env.reg.snapshot(t.env.reg.current()) }
+// Snapshot returns the current state of every node, with everything the
+// actors reported before the call.
+func (t *Tree) Snapshot() *control.Node {
+	t.env.reg.sync()
+	return t.env.reg.snapshot(t.env.reg.current())
+}
 
 // Why returns the supervision history of the node at path, or nil when
 // there is no such node.
 func (t *Tree) Why(path string) *control.Why {
+	t.env.reg.sync()
 	return whyOf(t.env.reg, t.env.reg.current(), path, t.env.clock.Now())
 }
 
@@ -336,7 +386,8 @@ func (t *Tree) Reload(ctx context.Context, cfg *config.Config) error {
 	if cur := t.env.reg.current(); cfg.Tree.Name != cur.Name {
 		return fmt.Errorf("the root's name changed from %q to %q: that is another tree (and another state_dir); restart the daemon", cur.Name, cfg.Tree.Name)
 	}
-	t.env.reg.update(cfg.Tree)
+	t.env.reg.note(fact{kind: fReconfig, root: cfg.Tree, at: t.env.clock.Now()})
+	t.env.reg.sync()
 	reply := make(chan error, 1)
 	t.system.Root.Send(t.guardian, &reconfigure{node: cfg.Tree, reply: func(err error) {
 		select {
@@ -381,7 +432,7 @@ var _ actor.SupervisorStrategy = (*guardian)(nil)
 func (g *guardian) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(g.tree.root, false)))
+		g.root = g.spawnRoot(ctx)
 	case *childReady:
 	case *childStarted:
 		g.answer(nil)
@@ -439,7 +490,7 @@ func (g *guardian) Receive(ctx actor.Context) {
 				// goes on either way.
 				if g.restarting {
 					g.restarting = false
-					g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(g.tree.root, false)))
+					g.root = g.spawnRoot(ctx)
 					return
 				}
 				g.answer(nil)
@@ -448,6 +499,12 @@ func (g *guardian) Receive(ctx actor.Context) {
 			g.finish()
 		}
 	}
+}
+
+// spawnRoot starts the root's actor.
+func (g *guardian) spawnRoot(ctx actor.Context) *actor.PID {
+	b := g.tree.env.spawnOf(g.tree.root, false, "")
+	return ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(g.tree.root, b)))
 }
 
 func (g *guardian) finish() {
@@ -490,7 +547,7 @@ func (g *guardian) command(ctx actor.Context, m *command) {
 		m.reply(errors.New("another command on the root is in progress"))
 		return
 	}
-	info := g.tree.env.reg.get(root.Path)
+	info := g.tree.env.ref(root.Path)
 	switch m.verb {
 	case "stop":
 		info.setAdminStopped(true)
@@ -505,7 +562,7 @@ func (g *guardian) command(ctx actor.Context, m *command) {
 	case "start", "restart":
 		// A root kept stopped by an operator's earlier stop (restored at
 		// daemon start) runs only as a guard of its subtree: restart it.
-		wasStopped := info.isAdminStopped()
+		wasStopped := g.tree.env.intents.isStopped(root.Path)
 		info.setAdminStopped(false)
 		g.tree.env.emit(slog.LevelInfo, "operator "+m.verb, event.Event{Kind: event.Operator, Path: root.Path, Type: "supervisor",
 			Action: m.verb, Cause: event.CauseOperator}, "node", root.Path)
@@ -521,7 +578,7 @@ func (g *guardian) command(ctx actor.Context, m *command) {
 			ctx.Send(g.root, &shutdown{})
 			return
 		}
-		g.root = ctx.Spawn(actor.PropsFromProducer(g.tree.env.producer(root, false)))
+		g.root = g.spawnRoot(ctx)
 	default:
 		m.reply(fmt.Errorf("unknown command %q", m.verb))
 	}

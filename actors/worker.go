@@ -12,6 +12,7 @@ import (
 	"github.com/otpsv/otpsv/actors/policy"
 	"github.com/otpsv/otpsv/actors/proc"
 	"github.com/otpsv/otpsv/config"
+	"github.com/otpsv/otpsv/persistence"
 )
 
 // processWorker owns one OS process of a process worker node. A new actor
@@ -20,8 +21,11 @@ import (
 type processWorker struct {
 	node *config.Node
 	env  *env
-	info *nodeInfo
-	p    *proc.Process
+	info nodeRef
+	// birth is what its supervisor handed it: why it starts, what the
+	// previous run left of it.
+	birth birth
+	p     *proc.Process
 	// stopping is set once the stop began: an exit after that is the
 	// stop's doing, not a failure.
 	stopping bool
@@ -52,11 +56,11 @@ type procReady struct {
 	res checkResult
 }
 
-func newProcessWorker(node *config.Node, e *env, guard bool) actor.Producer {
+func newProcessWorker(node *config.Node, e *env, b birth) actor.Producer {
 	return func() actor.Actor {
 		cmds := newCommands(node, e)
-		return &processWorker{node: node, env: e, info: e.reg.get(node.Path), cmds: cmds, check: checker{cmds: cmds},
-			guard: guard, abort: make(chan struct{})}
+		return &processWorker{node: node, env: e, info: e.ref(node.Path), birth: b, cmds: cmds, check: checker{cmds: cmds},
+			guard: b.guard, abort: make(chan struct{})}
 	}
 }
 
@@ -97,11 +101,9 @@ func (w *processWorker) start(ctx actor.Context) {
 	}
 	w.info.set(StateStarting, 0)
 	reason := "was not running"
-	w.info.update(func(ni *nodeInfo) {
-		if ni.reason != "" {
-			reason, ni.reason = ni.reason, ""
-		}
-	})
+	if w.birth.reason != "" {
+		reason = w.birth.reason
+	}
 	spec, err := w.spec()
 	spec.Detach = w.env.pass // a pass's processes outlive it
 	var p *proc.Process
@@ -131,13 +133,13 @@ func (w *processWorker) start(ctx actor.Context) {
 	if w.env.pass {
 		// A pass prints a line per start, in start order, once the pid
 		// is saved.
-		w.env.saver.saveNow(w.info)
+		w.info.saveNow()
 		w.env.report(w.node.Path, fmt.Sprintf("started (pid %d): %s", p.Pid, reason))
 	} else {
-		// The daemon saves the pid in the background, after the new
-		// process's exec rather than competing with it: until then the
-		// process is known by its tag (see decideTakeOver).
-		w.info.saver.mark(w.info)
+		// The daemon saves the pid in the background (the view marks
+		// it), after the new process's exec rather than competing with
+		// it: until then the process is known by its tag (see
+		// decideTakeOver).
 	}
 	w.started(ctx, !gate)
 	w.watch(ctx)
@@ -186,13 +188,17 @@ func (w *processWorker) started(ctx actor.Context, ready bool) {
 // whether the worker is done starting. A process recorded as running by
 // the last pass and found gone is a failure of the child.
 func (w *processWorker) adopt(ctx actor.Context) bool {
-	snap, had := w.env.prior.take(w.node.Path)
+	var snap persistence.Snapshot
+	had := w.birth.prior != nil
+	if had {
+		snap = *w.birth.prior
+	}
 	w.emptyGroups(snap)
 	if had && w.env.pass && !w.guard && w.node.Restart == policy.Temporary && snap.Pid <= 0 && snap.PidStart != 0 {
 		// ran in an earlier pass and has ended: done for good
-		w.info.update(func(ni *nodeInfo) {
-			ni.pidStart, ni.lastExit, ni.lastExitAt, ni.done = snap.PidStart, snap.LastExit, snap.LastExitAt, true
-		})
+		w.info.setPidStart(snap.PidStart)
+		w.info.note(fact{kind: fLastExit, text: snap.LastExit, at: snap.LastExitAt})
+		w.info.setDone(true)
 		w.info.set(StateStopped, 0)
 		w.temporaryDone = true
 		w.started(ctx, true)
@@ -207,9 +213,9 @@ func (w *processWorker) adopt(ctx actor.Context) bool {
 		// done, and no later pass starts it again. (A pass cannot learn a
 		// detached process's exit status.)
 		w.env.log.Info("temporary worker ended since the last pass", "node", w.node.Path, "pid", snap.Pid)
-		w.info.update(func(ni *nodeInfo) {
-			ni.pidStart, ni.lastExit, ni.lastExitAt, ni.done = snap.PidStart, "ended (exit status unknown)", w.env.clock.Now(), true
-		})
+		w.info.setPidStart(snap.PidStart)
+		w.info.setLastExit("ended (exit status unknown)")
+		w.info.setDone(true)
 		w.info.set(StateStopped, 0)
 		w.temporaryDone = true
 		w.started(ctx, true)
@@ -219,7 +225,7 @@ func (w *processWorker) adopt(ctx actor.Context) bool {
 		if w.env.pass && !w.guard && (snap.State == string(StateRunning) || snap.State == string(StateStarting)) {
 			what := fmt.Sprintf("found dead (pid %d is gone)", snap.Pid)
 			w.failed = true
-			w.info.update(func(ni *nodeInfo) { ni.lastExit, ni.lastExitAt = what, w.env.clock.Now() })
+			w.info.setLastExit(what)
 			w.info.set(StateFailed, 0)
 			w.env.emit(slog.LevelWarn, "exited", event.Event{Kind: event.Exited, Path: w.node.Path, Type: "process", Pid: snap.Pid,
 				Reason: what, Cause: event.CauseExit}, "node", w.node.Path, "pid", snap.Pid, "status", what, "restart", w.node.Restart.String())
@@ -229,7 +235,7 @@ func (w *processWorker) adopt(ctx actor.Context) bool {
 		return false
 	}
 	w.p = p
-	w.info.update(func(ni *nodeInfo) { ni.pidStart = snap.PidStart })
+	w.info.setPidStart(snap.PidStart)
 	if w.guard {
 		w.info.set(StateStopping, p.Pid)
 		err := p.Stop(context.Background(), w.node.StopSignal, w.node.StopTimeout, w.env.hurry)
@@ -237,7 +243,7 @@ func (w *processWorker) adopt(ctx actor.Context) bool {
 			w.env.log.Error("stop incomplete", "node", w.node.Path, "pid", p.Pid, "err", err)
 		}
 		w.env.log.Info("stopped a process left by an earlier run", "node", w.node.Path, "pid", p.Pid)
-		if w.node.Expected != config.Running || w.info.isAdminStopped() {
+		if w.node.Expected != config.Running || w.birth.adminStopped {
 			// Otherwise a strategy stopped it, and the line of its start
 			// (or of its supervisor giving up) says why.
 			w.env.report(w.node.Path, fmt.Sprintf("stopped (pid %d): expected stopped", p.Pid))
@@ -349,7 +355,7 @@ func (w *processWorker) exited(m *processExited) {
 	if w.stopping || w.p == nil || m.pid != w.p.Pid {
 		return
 	}
-	w.info.update(func(ni *nodeInfo) { ni.lastExit, ni.lastExitAt = m.status.String(), w.env.clock.Now() })
+	w.info.setLastExit(m.status.String())
 	lvl := slog.LevelWarn
 	if m.status.Normal() {
 		lvl = slog.LevelInfo

@@ -72,6 +72,13 @@ type Event struct {
 	Probe      string // probe_failed: "readiness" or "liveness"
 	Failures   int    // probe_failed: failures in a row; restart_delayed: failures in a row
 	Action     string // reload: "add", "remove", "restart", "change"; operator: "start", "stop", "restart"
+	// Normal: not_restarted: the child ended normally, as its restart
+	// type lets it (not a failure).
+	Normal bool
+	// Trigger is the child whose exit or failure led to a gave_up or an
+	// auto_shutdown, TriggerReason what happened to it.
+	Trigger       string
+	TriggerReason string
 }
 
 // Attrs are the event's fields for one log line, with the names SPEC §9
@@ -113,6 +120,9 @@ func (e *Event) Attrs(extra int) []slog.Attr {
 	}
 	if e.Action != "" {
 		a = append(a, slog.String("action", e.Action))
+	}
+	if e.Trigger != "" {
+		a = append(a, slog.String("trigger", e.Trigger))
 	}
 	return a
 }
