@@ -107,7 +107,7 @@ func (s *supervisor) restartDue(ctx actor.Context, m *restartDue) {
 	for _, c := range dr.held {
 		c.held = false
 	}
-	if s.index(m.k) < 0 || s.mode == modeStopping || s.mode == modeGivingUp {
+	if s.index(m.k) < 0 || s.ending() {
 		return
 	}
 	s.decide(m.k, dr.f)

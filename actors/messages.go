@@ -82,6 +82,28 @@ type failure struct {
 	cause    event.Cause
 	gaveUp   bool  // a supervisor that exceeded its intensity
 	err      error // gaveUp: wraps policy.ErrIntensityExceeded
+	// exited: the child ended by itself (a process's exit, a supervisor's
+	// automatic shutdown), not by a check, a probe or a failed start:
+	// only that can trigger an automatic shutdown (SPEC §7).
+	exited bool
+	// shutdown: a supervisor shut itself down automatically; trigger is
+	// the significant worker whose exit began it, and code that exit's
+	// status as a shell gives it (128+N for signal N), -1 unknown.
+	shutdown bool
+	trigger  string
+	code     int
+}
+
+// exitCode is st as a shell reports it: the code, 128+N for signal N,
+// -1 when unknown.
+func exitCode(st proc.ExitStatus) int {
+	switch {
+	case st.Signal != 0:
+		return 128 + int(st.Signal)
+	case st == proc.ExitUnknown:
+		return -1
+	}
+	return st.Code
 }
 
 // exitCause classes a process's exit.

@@ -388,6 +388,9 @@ func (r *registry) applyEvent(e event.Event) []*nodeInfo {
 		if ni := r.nodes[e.Path]; ni != nil {
 			ni.gaveUpAt = e.Time
 		}
+	case event.AutoShutdown:
+		entry.Event, entry.Action, entry.Detail, entry.Cause = "auto_shutdown", "shutdown", e.TriggerReason, e.Trigger
+		add(e.Path, entry)
 	case event.Delayed:
 		entry.Action, entry.Restarted, entry.Delay = "backoff", e.Restarted, e.Delay
 		add(e.Path, entry)

@@ -32,6 +32,10 @@ type slot struct {
 	streak policy.Streak
 	// held: the child waits, stopped, for a delayed restart (backoff).
 	held bool
+	// ended: the child ended by itself, for good (its restart type let
+	// it), since this supervisor last started it: it no longer holds back
+	// an all_significant shutdown.
+	ended bool
 }
 
 type opKind int
@@ -62,9 +66,15 @@ type mode int
 const (
 	modeStarting mode = iota // carrying out the initial start plan
 	modeRunning
-	modeStopping // shutting down on request
-	modeGivingUp // intensity exceeded: stopping children, then failing
+	modeStopping     // shutting down on request
+	modeGivingUp     // intensity exceeded: stopping children, then failing
+	modeAutoShutdown // a significant child ended: stopping children, then ending normally
 )
+
+// ending: the supervisor is stopping its children to end.
+func (s *supervisor) ending() bool {
+	return s.mode == modeStopping || s.mode == modeGivingUp || s.mode == modeAutoShutdown
+}
 
 // supervisor is the actor of one supervisor node.
 type supervisor struct {
@@ -90,6 +100,8 @@ type supervisor struct {
 	reason  string      // why it gives up
 	cause   event.Cause // the cause of the failure that made it give up
 	gaveUp  error       // wraps policy.ErrIntensityExceeded
+	// shutdown is how it ends after an automatic shutdown.
+	shutdown *failure
 }
 
 var _ actor.SupervisorStrategy = (*supervisor)(nil)
@@ -192,7 +204,13 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			}
 		}
 	case *shutdown:
-		if s.mode == modeStopping || s.mode == modeGivingUp {
+		if s.mode == modeAutoShutdown {
+			// asked to stop while shutting itself down: it ends as a
+			// stop, which its supervisor asked for
+			s.mode = modeStopping
+			return
+		}
+		if s.ending() {
 			return
 		}
 		s.mode = modeStopping
@@ -222,7 +240,7 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 	if f.path == "" {
 		f.path = k.node.Path
 	}
-	if s.mode == modeStopping || s.mode == modeGivingUp {
+	if s.ending() {
 		return // it is being stopped anyway
 	}
 	if f.gaveUp {
@@ -231,6 +249,16 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 	if s.cur != nil && s.cur.kind == opStart && s.cur.k == k {
 		s.cur.finish(fmt.Errorf("%s failed while starting: %s", k.node.Path, f.what))
 		s.cur = nil // it will never report started
+	}
+	if f.exited && !policy.ShouldRestart(k.node.Restart, f.abnormal) {
+		triggered := s.triggers(k, f)
+		k.ended = true
+		if triggered {
+			s.decide(k, f) // not restarted: its restart type lets it end
+			s.autoShutdown(k, f)
+			s.advance(ctx)
+			return
+		}
 	}
 	if d, n := s.backoffDelay(k, f); d > 0 {
 		s.delayRestart(ctx, k, f, d, n)
@@ -359,7 +387,7 @@ func (s *supervisor) advance(ctx actor.Context) {
 				// Down already (a temporary that failed, a failed
 				// start): an operator's or a shutdown's stop makes it
 				// stopped, not failed.
-				if !s.wanted(k) || s.mode == modeStopping || s.mode == modeGivingUp {
+				if !s.wanted(k) || s.ending() {
 					k.info.settle()
 				}
 				o.finish(nil)
@@ -380,7 +408,7 @@ func (s *supervisor) advance(ctx actor.Context) {
 			// it stopped.
 			k.guard = !wanted
 			b := s.env.spawnOf(k.node, k.guard, k.reason)
-			k.reason = ""
+			k.reason, k.ended = "", false
 			k.pid = ctx.Spawn(actor.PropsFromProducer(s.env.producer(k.node, b)))
 			k.failed = false
 		}
@@ -409,6 +437,10 @@ func (s *supervisor) drained(ctx actor.Context) {
 		s.info.set(StateStopped, 0)
 		s.env.log.Debug("supervisor stopped", "supervisor", s.node.Path)
 		ctx.Stop(ctx.Self())
+	case modeAutoShutdown:
+		s.info.setDone(s.node.Restart != policy.Permanent)
+		s.info.set(StateStopped, 0)
+		panic(s.shutdown)
 	case modeGivingUp:
 		s.info.set(StateFailed, 0)
 		panic(&failure{path: s.node.Path, abnormal: true, gaveUp: true, what: s.reason, cause: s.cause, err: s.gaveUp})
@@ -425,7 +457,7 @@ func (s *supervisor) wanted(k *slot) bool {
 // or passes it down to the child supervisor whose subtree holds the path.
 // Operator actions are not failures: they count nothing towards intensity.
 func (s *supervisor) command(ctx actor.Context, m *command) {
-	if s.mode == modeStopping || s.mode == modeGivingUp {
+	if s.ending() {
 		m.reply(fmt.Errorf("%s: supervisor %s is stopping", m.path, s.node.Path))
 		return
 	}
@@ -491,7 +523,7 @@ func (s *supervisor) commandChild(ctx actor.Context, i int, m *command) {
 // then its children's, by name. Child supervisors get their new
 // definition passed down; m.reply hears once every part is done.
 func (s *supervisor) reconfigure(ctx actor.Context, m *reconfigure) {
-	if s.mode == modeStopping || s.mode == modeGivingUp {
+	if s.ending() {
 		m.reply(fmt.Errorf("supervisor %s is stopping", s.node.Path))
 		return
 	}
@@ -625,7 +657,45 @@ func (s *supervisor) indexOf(pid *actor.PID) int {
 func (s *supervisor) policyChildren() []policy.Child {
 	out := make([]policy.Child, len(s.kids))
 	for i, k := range s.kids {
-		out[i] = policy.Child{Name: k.node.Name, Restart: k.node.Restart}
+		out[i] = policy.Child{Name: k.node.Name, Restart: k.node.Restart, Significant: k.node.Significant}
 	}
 	return out
+}
+
+// triggers: the end of k (f, by itself, for good) shuts this supervisor
+// down (SPEC §7). A child still to start, or down and to be restarted,
+// counts as active: only children that ended for good, or that an
+// operator or the config keeps stopped, do not.
+func (s *supervisor) triggers(k *slot, f *failure) bool {
+	active := make([]bool, len(s.kids))
+	for j, c := range s.kids {
+		active[j] = !c.ended && s.wanted(c)
+	}
+	mode := policy.ShutdownNever
+	switch s.node.AutoShutdown {
+	case config.AutoShutdownAnySignificant:
+		mode = policy.ShutdownAnySignificant
+	case config.AutoShutdownAllSignificant:
+		mode = policy.ShutdownAllSignificant
+	}
+	return policy.Triggers(mode, s.policyChildren(), s.index(k), f.abnormal, active)
+}
+
+// autoShutdown begins the supervisor's automatic shutdown after k's end
+// (f): its other children are stopped in reverse order, then it ends
+// normally, and its own supervisor treats that by its restart type.
+func (s *supervisor) autoShutdown(k *slot, f *failure) {
+	trigger, code := f.trigger, f.code
+	if trigger == "" {
+		trigger, code = k.node.Path, -1
+	}
+	what := fmt.Sprintf("shut down automatically (%s): %s ended (%s)", s.node.AutoShutdown, k.node.Path, f.what)
+	s.mode = modeAutoShutdown
+	s.shutdown = &failure{path: s.node.Path, what: what, cause: f.cause, exited: true, shutdown: true, trigger: trigger, code: code}
+	s.env.emit(slog.LevelInfo, "automatic shutdown", event.Event{Kind: event.AutoShutdown, Path: s.node.Path, Type: "supervisor",
+		Supervisor: s.node.Path, Reason: what, Trigger: k.node.Path, TriggerReason: f.what}, "supervisor", s.node.Path)
+	s.env.report(s.node.Path, what)
+	s.info.set(StateStopping, 0)
+	s.cancelBackoffs(false)
+	s.stopEverything()
 }

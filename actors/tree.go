@@ -201,6 +201,25 @@ type Tree struct {
 	done    chan struct{}
 	errMu   sync.Mutex
 	err     error
+	ended   *Ended
+}
+
+// Ended says why a tree ended by itself: its root shut down automatically
+// after a significant child's exit (SPEC §7).
+type Ended struct {
+	// Trigger is the significant worker whose exit began the shutdown,
+	// Code its exit status as a shell gives it (128+N for signal N; -1
+	// when unknown), Reason the root's account of it.
+	Trigger string
+	Code    int
+	Reason  string
+}
+
+// Ended is why the tree ended by itself, nil when it did not.
+func (t *Tree) Ended() *Ended {
+	t.errMu.Lock()
+	defer t.errMu.Unlock()
+	return t.ended
 }
 
 // Start spawns the tree's actors. The root's children start in the
@@ -585,6 +604,16 @@ func (g *guardian) command(ctx actor.Context, m *command) {
 }
 
 func (g *guardian) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ interface{}) {
+	if f, ok := reason.(*failure); ok && f.shutdown {
+		// The root ended normally: the tree's work is done.
+		g.tree.errMu.Lock()
+		g.tree.ended = &Ended{Trigger: f.trigger, Code: f.code, Reason: f.what}
+		g.tree.errMu.Unlock()
+		g.tree.env.log.Info("the root shut down automatically", "root", g.tree.root.Path, "trigger", f.trigger, "exit_code", f.code)
+		g.stopping = true
+		sup.(actor.Context).Stop(child)
+		return
+	}
 	what := fmt.Sprint(reason)
 	err := errors.New(what)
 	if f, ok := reason.(*failure); ok {

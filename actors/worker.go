@@ -374,7 +374,8 @@ func (w *processWorker) exited(m *processExited) {
 		w.failed = true
 		w.info.set(StateFailed, 0)
 	}
-	panic(&failure{path: w.node.Path, abnormal: !m.status.Normal(), what: m.status.String(), cause: ev.Cause})
+	panic(&failure{path: w.node.Path, abnormal: !m.status.Normal(), what: m.status.String(), cause: ev.Cause,
+		exited: true, trigger: w.node.Path, code: exitCode(m.status)})
 }
 
 // stop runs on the worker's own goroutine while protoactor stops the

@@ -135,14 +135,17 @@ func WriteChangesJSON(w io.Writer, changes []Change, all bool) error {
 //
 //   - children are matched by name and type; a node whose type changed is
 //     a stop of the old one and a start of the new one;
-//   - a worker whose definition changed (any key but backoff, as
-//     Node.Fingerprint) is restarted together with what its supervisor's
-//     strategy restarts with it (policy.Plan): every sibling under
-//     one_for_all, those after it under rest_for_one. A temporary sibling
-//     is stopped and not started again. A supervisor restarted this way
-//     restarts its whole subtree;
-//   - a supervisor whose own keys changed keeps running with its new
-//     policy; its children are compared in turn;
+//   - a worker whose definition changed (any key but backoff and
+//     significant, as Node.Fingerprint) is restarted together with what
+//     its supervisor's strategy restarts with it (policy.Plan): every
+//     sibling under one_for_all, those after it under rest_for_one. A
+//     temporary sibling is stopped and not started again. A supervisor
+//     restarted this way restarts its whole subtree;
+//   - a supervisor whose own keys changed (strategy, intensity,
+//     auto_shutdown, restart...) keeps running with its new policy; its
+//     children are compared in turn;
+//   - a node whose only change is significant is a change, restarting
+//     nothing: its supervisor reads it when the node exits;
 //   - what a node runs depends on its expected state: a change that only
 //     stops or starts it (expected) is a stop or a start, and a node
 //     expected stopped before and after restarts nothing.
@@ -252,7 +255,7 @@ func decide(o, n *Node, f fate, fields []string) (action, reason string) {
 	}
 	a := runAction(o, n)
 	switch {
-	case len(fields) > 0 && n.Type != Supervisor:
+	case restarts(fields) && n.Type != Supervisor:
 		return a, changed
 	case f.restart && a == ActionRestart:
 		return ActionRestart, f.reason
@@ -341,7 +344,7 @@ func (d *differ) collateral(n *Node, olds []*Node, match []int, fates []fate) {
 	stopBy := make(map[int]int)
 	started := make(map[int]bool)
 	for i, c := range news {
-		if match[i] < 0 || c.Type == Supervisor || len(ChangedFields(olds[match[i]], c)) == 0 {
+		if match[i] < 0 || c.Type == Supervisor || !restarts(ChangedFields(olds[match[i]], c)) {
 			continue
 		}
 		act := policy.Plan(n.Strategy, kids, i)
@@ -369,7 +372,8 @@ func (d *differ) collateral(n *Node, olds []*Node, match []int, fates []fate) {
 // next restart (see Fingerprint).
 var (
 	diffKeys = map[string]string{
-		"Expected": "expected", "Strategy": "strategy", "Intensity": "intensity", "Period": "period",
+		"Expected": "expected", "Significant": "significant", "Strategy": "strategy", "Intensity": "intensity", "Period": "period",
+		"AutoShutdown": "auto_shutdown", "Log": "log",
 		"Restart": "restart", "Status": "status", "Timeout": "timeout",
 		"Command": "command", "Dir": "dir", "Env": "env", "User": "user", "Group": "group",
 		"StopSignal": "stop_signal", "StopTimeout": "stop_timeout", "Stdout": "stdout", "Stderr": "stderr",
@@ -379,12 +383,27 @@ var (
 		"Readiness": "readiness", "Liveness": "liveness", "Pidfile": "pidfile",
 	}
 	notCompared = map[string]bool{"Name": true, "Path": true, "Type": true, "File": true, "Line": true, "Children": true, "Backoff": true}
+	// inPlace are the keys compared and reported that are not part of the
+	// fingerprint: a reload applies them without restarting the node.
+	inPlace = []string{"significant"}
 )
+
+// restarts says whether a change of the keys fields restarts a worker:
+// whether one of them is in its fingerprint.
+func restarts(fields []string) bool {
+	for _, f := range fields {
+		if !contains(inPlace, f) {
+			return true
+		}
+	}
+	return false
+}
 
 // ChangedFields returns the YAML keys whose values differ between the
 // definitions o and n of one node, in the order of Node's fields, each
 // once. Values are compared as Fingerprint sees them (their JSON), so the
-// list is empty exactly when the fingerprints are equal.
+// list holds a key outside inPlace (significant) exactly when the
+// fingerprints differ.
 func ChangedFields(o, n *Node) []string {
 	ov, nv := reflect.ValueOf(o).Elem(), reflect.ValueOf(n).Elem()
 	t := ov.Type()

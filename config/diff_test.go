@@ -110,6 +110,26 @@ func TestDiff(t *testing.T) {
 			[]string{"= site", "~ site/a restart (changed: command)", "= site/b"}},
 		{"supervisor stopped", site("", a, sub), site("", a, "{name: sub, expected: stopped, children: [{name: x, command: x}, {name: y, command: y}]}"),
 			[]string{"= site", "= site/a", "~ site/sub change (changed: expected)", "- site/sub/x stop (changed: expected)", "- site/sub/y stop (changed: expected)"}},
+		{"significant only", site("auto_shutdown: any_significant\nstrategy: one_for_all", a, "{name: b, command: b, restart: transient}"),
+			site("auto_shutdown: any_significant\nstrategy: one_for_all", a, "{name: b, command: b, restart: transient, significant: true}"),
+			[]string{"= site", "= site/a", "~ site/b change (changed: significant)"}},
+		{"significant with a restarting change", site("auto_shutdown: any_significant\nstrategy: one_for_all", a, "{name: b, command: b, restart: transient}"),
+			site("auto_shutdown: any_significant\nstrategy: one_for_all", a, "{name: b, command: b2, restart: transient, significant: true}"),
+			[]string{"= site", "~ site/a restart (one_for_all with site/b)", "~ site/b restart (changed: significant, command)"}},
+		{"significant under a restarted supervisor", site("strategy: one_for_all", a, "{name: sub, auto_shutdown: all_significant, children: [{name: x, command: x, restart: temporary}]}"),
+			site("strategy: one_for_all", "{name: a, command: a2}", "{name: sub, auto_shutdown: all_significant, children: [{name: x, command: x, restart: temporary, significant: true}]}"),
+			[]string{"= site", "~ site/a restart (changed: command)", "~ site/sub restart (one_for_all with site/a)", "~ site/sub/x restart (under site/sub)"}},
+		{"auto_shutdown", site("", a), site("auto_shutdown: all_significant", a),
+			[]string{"~ site change (changed: auto_shutdown)", "= site/a"}},
+		{"supervisor restart type", site("", a, sub), site("", a, "{name: sub, restart: transient, children: [{name: x, command: x}, {name: y, command: y}]}"),
+			[]string{"= site", "= site/a", "~ site/sub change (changed: restart)", "= site/sub/x", "= site/sub/y"}},
+		{"supervisor significant", site("auto_shutdown: any_significant", a, "{name: sub, restart: transient, children: [{name: x, command: x}]}"),
+			site("auto_shutdown: any_significant", a, "{name: sub, restart: transient, significant: true, children: [{name: x, command: x}]}"),
+			[]string{"= site", "= site/a", "~ site/sub change (changed: significant)", "= site/sub/x"}},
+		{"log", site("strategy: rest_for_one", a, b, c), site("strategy: rest_for_one", a, "{name: b, command: b, log: {to: stdout}}", c),
+			[]string{"= site", "= site/a", "~ site/b restart (changed: log)", "~ site/c restart (rest_for_one with site/b)"}},
+		{"inherited log", site("", a, "{name: s, start: s}"), site("log: {max_size: 1MiB}", a, "{name: s, start: s}"),
+			[]string{"= site", "~ site/a restart (changed: log)", "= site/s"}},
 		{"root renamed", site("", a), strings.Replace(site("", a), "name: site", "name: other", 1),
 			[]string{"- site stop", "- site/a stop", "+ other start", "+ other/a start"}},
 	}
@@ -172,8 +192,11 @@ func TestChangedFieldsCoverNode(t *testing.T) {
 		if got := ChangedFields(base, &n); !slices.Equal(got, []string{key}) {
 			t.Errorf("Node.%s changed: fields %v, want [%s]", f.Name, got, key)
 		}
-		if base.Fingerprint() == n.Fingerprint() {
+		switch inFP := !contains(inPlace, key); {
+		case inFP && base.Fingerprint() == n.Fingerprint():
 			t.Errorf("Node.%s changed: the fingerprint did not", f.Name)
+		case !inFP && base.Fingerprint() != n.Fingerprint():
+			t.Errorf("Node.%s changed: the fingerprint did, though a reload applies it in place", f.Name)
 		}
 	}
 	for name := range diffKeys {
@@ -214,15 +237,21 @@ func mutate(v reflect.Value) bool {
 func TestDiffAfterJSON(t *testing.T) {
 	t.Parallel()
 	c := mustLoad(t, `
+settings:
+  log: {max_size: 10MiB, keep: 3}
 tree:
   name: site
   strategy: one_for_all
+  auto_shutdown: any_significant
+  restart: transient
   backoff: {initial: 2s}
   children:
     - name: api
       command: ["/bin/api", "-x"]
       env: {A: "1", B: ""}
       restart: transient
+      significant: true
+      log: {to: stdout, prefix: "[{name}] ", timestamps: false}
       stop_signal: INT
       stop_timeout: 1500ms
       stdout: discard

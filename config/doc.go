@@ -66,8 +66,9 @@
 // supervisor, command a process worker, control or start a service
 // worker; none or more than one of these is an error. Keys of another
 // kind of node are errors. The restart key means the restart type on a
-// process worker, and the restart command (or stop+start) on a service
-// worker, which is always policy.Permanent.
+// process worker and on a supervisor (default permanent), and the
+// restart command (or stop+start) on a service worker, which is always
+// policy.Permanent.
 //
 // expected: stopped on a supervisor is imposed on its whole subtree: a
 // descendant is stopped whatever it says. expected: running is the
@@ -97,6 +98,29 @@
 // inheritance for the subtree below. Load resolves it after the whole
 // tree, included files too, is read, and gives every node its own copy.
 //
+// # Significant children
+//
+// As in OTP, a supervisor may say when its significant children shut it
+// down (auto_shutdown: never, the default, any_significant or
+// all_significant), and any node may say it is significant (significant:
+// true or false). significant: true is refused (ErrSignificant, at the
+// line of the key, in the child's own file) on a permanent node, a
+// service worker included, under a supervisor whose auto_shutdown is
+// never, and on the root, which has no supervisor. A reload that changes
+// only significant restarts nothing (it is not in the Fingerprint);
+// auto_shutdown is a change of the supervisor's policy, like intensity.
+//
+// # Logs
+//
+// A log mapping (to, timestamps, prefix, max_size, keep) may be given in
+// settings, on a supervisor and on a process worker; each process worker
+// gets its Node.Log merged key by key from the blocks above it, nearest
+// first, defaults filling the rest (see LogSpec). Sizes are whole numbers
+// of bytes with an optional unit: B, KB, MB, GB, TB (powers of 1000) or
+// KiB, MiB, GiB, TiB (powers of 1024), in any case; a bare K, M or G is
+// refused as ambiguous. A log on a service worker is an error: otpsv does
+// not hold a daemonized service's output.
+//
 // # Includes
 //
 // An item `- include: GLOB` in a children list is replaced by the nodes
@@ -120,6 +144,8 @@
 // $OTPSV_STATE_DIR, then settings.state_dir, then a per-user default) and
 // Config.ResolveLogs gives every process worker whose stdout or stderr is
 // not set a single default log file for both streams,
-// <state_dir>/logs/<path with / as _>.log (LogFile). Names may hold _
+// <state_dir>/logs/<path with / as _>.log (LogFile), or, when a log
+// applies, sends those streams through it (OutputLog), filling in that
+// same file as the log's Path when it goes to a file. Names may hold _
 // themselves, so site/a_b and site_a/b would share a file; avoid that.
 package config

@@ -47,6 +47,10 @@ var (
 	ErrNUL = errors.New("NUL byte")
 	// ErrAliasCycle is a YAML alias inside the node it refers to.
 	ErrAliasCycle = errors.New("alias inside the node it refers to")
+	// ErrSignificant is `significant: true` where OTP refuses it: on a
+	// permanent node, under a supervisor whose auto_shutdown is never, or
+	// on the root, which has no supervisor.
+	ErrSignificant = errors.New("significant child not allowed")
 	// ErrTooManyNodes is a tree larger than MaxNodes, such as one that
 	// aliases multiply.
 	ErrTooManyNodes = errors.New("too many nodes")

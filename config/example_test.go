@@ -44,3 +44,36 @@ tree:
 	// bad.yaml:5: site/x: command: undefined variable ${nope}
 	// bad.yaml:6: site/x: stop_signal: unknown signal "FOO"
 }
+
+// A container's job tree: serve's own exit ends the tree (and the
+// container with it). Output goes to otpsv's stdout, each line prefixed
+// with its worker's path.
+func ExampleLogSpec_PrefixFor() {
+	const yaml = `
+settings:
+  log: {to: stdout}
+tree:
+  name: app
+  auto_shutdown: any_significant
+  strategy: rest_for_one
+  children:
+    - {name: migrate, command: /bin/migrate, restart: transient}
+    - {name: serve, command: /bin/serve, restart: transient, significant: true}
+`
+	c, err := config.Load(strings.NewReader(yaml), "/etc/otpsv.yaml")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	serve := c.Find("app/serve")
+	fmt.Println(c.Tree.AutoShutdown, serve.Significant, serve.Log.To, serve.Log.Timestamps)
+	fmt.Printf("%q\n", serve.Log.PrefixFor(serve.Path))
+
+	// A permanent child cannot be significant: its exits are failures.
+	_, err = config.Load(strings.NewReader(strings.Replace(yaml, "restart: transient, significant", "significant", 1)), "/etc/otpsv.yaml")
+	fmt.Println(err)
+	// Output:
+	// any_significant true stdout true
+	// "app/serve: "
+	// /etc/otpsv.yaml:10: app/serve: significant: significant child not allowed: it is permanent (give it restart: transient or temporary)
+}

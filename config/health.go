@@ -49,6 +49,9 @@ func keyHint(t Type, key string) string {
 	if h, ok := serviceHealthHint[key]; ok && t == Service {
 		return " (" + h + ")"
 	}
+	if key == "log" && t == Service {
+		return " (" + serviceLogHint + ")"
+	}
 	return ""
 }
 

@@ -86,6 +86,13 @@ type loader struct {
 	// backoffs holds the nodes that have a backoff key, with its value
 	// (nil for none), for inheritBackoff.
 	backoffs map[*Node]*policy.Backoff
+	// logs holds the log blocks of nodes, and settingsLog that of
+	// settings, for inheritLog.
+	logs        map[*Node]*logBlock
+	settingsLog *logBlock
+	// significant holds the nodes with significant: true, with the line
+	// of the key, for their supervisor's check.
+	significant map[*Node]int
 }
 
 // MaxNodes is the most nodes a configuration may hold. Aliases can
@@ -446,6 +453,8 @@ func (l *loader) config(r io.Reader, file string) *Config {
 	c.Tree = l.node(v, s, sc, "", "tree", false)
 	// After the whole tree: included subtrees inherit too.
 	l.inheritBackoff(c.Tree, nil)
+	l.inheritLog(c.Tree, l.settingsLog)
+	l.checkRootSignificant(c.Tree)
 	return c
 }
 
@@ -534,8 +543,10 @@ func (l *loader) settings(a *at, v *yaml.Node, st *Settings) {
 				}
 				st.Metrics = s
 			}
+		case "log":
+			l.settingsLog = a.logBlock(p.v)
 		default:
-			a.errf(p.k.Line, "", fmt.Errorf("%w %q (want state_dir, check_interval, log_level, log_format or metrics)", ErrUnknownKey, p.key))
+			a.errf(p.k.Line, "", fmt.Errorf("%w %q (want state_dir, check_interval, log_level, log_format, metrics or log)", ErrUnknownKey, p.key))
 		}
 	}
 }
@@ -562,9 +573,9 @@ func checkMetricsAddr(s string) error {
 
 // Keys of each kind of node.
 var (
-	commonKeys     = []string{"name", "type", "expected", "vars"}
-	supervisorKeys = []string{"strategy", "intensity", "period", "children", "backoff"}
-	processKeys    = []string{"command", "dir", "env", "user", "group", "stop_signal", "stop_timeout", "restart", "stdout", "stderr", "status", "timeout", "ready", "ready_timeout", "watchdog", "probes", "backoff"}
+	commonKeys     = []string{"name", "type", "expected", "vars", "significant"}
+	supervisorKeys = []string{"strategy", "intensity", "period", "children", "backoff", "restart", "auto_shutdown", "log"}
+	processKeys    = []string{"command", "dir", "env", "user", "group", "stop_signal", "stop_timeout", "restart", "stdout", "stderr", "status", "timeout", "ready", "ready_timeout", "watchdog", "probes", "backoff", "log"}
 	serviceKeys    = []string{"control", "start", "stop", "status", "restart", "pattern", "timeout", "path", "pidfile", "probes", "backoff"}
 )
 
@@ -726,22 +737,35 @@ func (l *loader) node(m *yaml.Node, s src, sc *scope, parent, where string, stop
 		}
 		return nil
 	}
+	restartOK := true
 	switch n.Type {
 	case Supervisor:
-		l.supervisor(a, f, m, n, path, stopped)
+		restartOK = l.supervisor(a, f, m, n, path, stopped)
 	case Process:
-		l.process(a, f, m, n)
+		restartOK = l.process(a, f, m, n)
 	case Service:
 		l.service(a, f, m, n)
 	}
 	l.health(a, f, n)
+	l.significance(a, f, n, restartOK)
+	if v, ok := f.get("log"); ok && n.Type != Service {
+		if b := a.logBlock(v); b != nil {
+			if l.logs == nil {
+				l.logs = map[*Node]*logBlock{}
+			}
+			l.logs[n] = b
+		}
+	}
 	if broken {
 		return nil
 	}
 	return n
 }
 
-func (l *loader) supervisor(a *at, f fields, m *yaml.Node, n *Node, path string, stopped bool) {
+// supervisor reads a supervisor's own keys and its children. It reports
+// whether its restart type is known (see significance).
+func (l *loader) supervisor(a *at, f fields, m *yaml.Node, n *Node, path string, stopped bool) bool {
+	n.Restart = policy.Permanent
 	n.Strategy = DefaultStrategy
 	n.Intensity = DefaultIntensity
 	n.Period = DefaultPeriod
@@ -772,12 +796,18 @@ func (l *loader) supervisor(a *at, f fields, m *yaml.Node, n *Node, path string,
 			n.Period = d
 		}
 	}
+	restartOK := a.restartType(f, n)
+	autoOK := a.autoShutdown(f, n)
 	v, ok := f.get("children")
 	if !ok {
 		a.errf(m.Line, "", fmt.Errorf("%w \"children\" (a supervisor needs at least one child)", ErrMissingKey))
-		return
+		return restartOK
 	}
 	n.Children = l.children(a, v, path, stopped)
+	if autoOK {
+		l.checkSignificant(n)
+	}
+	return restartOK
 }
 
 // children reads a supervisor's children list, expanding include items,
@@ -848,7 +878,9 @@ func sortedEnv(env map[string]string) []string {
 	return out
 }
 
-func (l *loader) process(a *at, f fields, m *yaml.Node, n *Node) {
+// process reads a process worker's keys. It reports whether its restart
+// type is known (see significance).
+func (l *loader) process(a *at, f fields, m *yaml.Node, n *Node) bool {
 	n.Restart = policy.Permanent
 	n.StopSignal = DefaultStopSignal
 	n.StopTimeout = DefaultStopTimeout
@@ -918,15 +950,7 @@ func (l *loader) process(a *at, f fields, m *yaml.Node, n *Node) {
 			n.StopTimeout = d
 		}
 	}
-	if v, ok := f.get("restart"); ok {
-		if s, ok := a.str("restart", v); ok {
-			rt, err := policy.ParseRestartType(s)
-			if err != nil {
-				a.errf(deref(v).Line, "restart", invalidError{err})
-			}
-			n.Restart = rt
-		}
-	}
+	restartOK := a.restartType(f, n)
 	for _, key := range []string{"stdout", "stderr"} {
 		v, ok := f.get(key)
 		if !ok {
@@ -961,6 +985,7 @@ func (l *loader) process(a *at, f fields, m *yaml.Node, n *Node) {
 			n.Timeout = d
 		}
 	}
+	return restartOK
 }
 
 // lookupAccount checks that the user or group (kind) named name exists,

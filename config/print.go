@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otpsv/otpsv/actors/policy"
 )
 
 // Print writes the resolved tree of c for `otpsv validate`: one node per
@@ -46,6 +48,13 @@ func describe(n *Node) string {
 		kv("strategy", n.Strategy.String())
 		kv("intensity", fmt.Sprint(n.Intensity))
 		kv("period", shortDuration(n.Period))
+		// Only what differs from OTP's defaults, like the health keys.
+		if n.AutoShutdown != AutoShutdownNever {
+			kv("auto_shutdown", n.AutoShutdown.String())
+		}
+		if n.Restart != policy.Permanent {
+			kv("restart", n.Restart.String())
+		}
 	case Process:
 		cmd("command", n.Command)
 		kv("restart", n.Restart.String())
@@ -74,6 +83,20 @@ func describe(n *Node) string {
 				kv(o.k, "inherit")
 			case OutputDiscard:
 				kv(o.k, "discard")
+			case OutputLog:
+				kv(o.k, "log")
+			}
+		}
+		if l := n.Log; l != nil {
+			kv("log.to", l.To.String())
+			if l.Path != "" {
+				kv("log.path", fmt.Sprintf("%q", l.Path))
+			}
+			kv("log.timestamps", strconv.FormatBool(l.Timestamps))
+			kv("log.prefix", fmt.Sprintf("%q", l.Prefix))
+			if l.MaxSize > 0 {
+				kv("log.max_size", strconv.FormatInt(l.MaxSize, 10))
+				kv("log.keep", strconv.Itoa(l.Keep))
 			}
 		}
 		if len(n.Status) > 0 {
@@ -138,6 +161,9 @@ func describe(n *Node) string {
 		kv("backoff.factor", strconv.FormatFloat(b.Factor, 'g', -1, 64))
 		kv("backoff.jitter", strconv.FormatFloat(b.Jitter, 'g', -1, 64))
 		kv("backoff.reset_after", shortDuration(b.ResetAfter))
+	}
+	if n.Significant {
+		kv("significant", "true")
 	}
 	kv("expected", n.Expected.String())
 	return b.String()

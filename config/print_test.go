@@ -90,3 +90,39 @@ tree:
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestPrintShutdownAndLog: auto_shutdown, a supervisor's restart type and
+// significant are shown when they are not the default; a log on every
+// worker it applies to.
+func TestPrintShutdownAndLog(t *testing.T) {
+	t.Parallel()
+	c := mustLoad(t, `
+settings:
+  log: {max_size: 10MiB}
+tree:
+  name: site
+  auto_shutdown: all_significant
+  children:
+    - name: jobs
+      restart: transient
+      significant: true
+      auto_shutdown: any_significant
+      log: {to: stdout}
+      children:
+        - {name: migrate, command: /m, restart: temporary, significant: true, stdout: discard}
+    - {name: api, command: /a}
+`)
+	c.ResolveLogs("/state")
+	var b strings.Builder
+	if err := Print(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	want := `site (supervisor) strategy=one_for_one intensity=3 period=1m auto_shutdown=all_significant expected=running
+  jobs (supervisor) strategy=one_for_one intensity=3 period=1m auto_shutdown=any_significant restart=transient significant=true expected=running
+    migrate (process) command="/m" restart=temporary stop_signal=TERM stop_timeout=10s stdout=discard stderr=log log.to=stdout log.timestamps=true log.prefix="{path}: " significant=true expected=running
+  api (process) command="/a" restart=permanent stop_signal=TERM stop_timeout=10s stdout=log stderr=log log.to=file log.path="/state/logs/site_api.log" log.timestamps=false log.prefix="" log.max_size=10485760 log.keep=5 expected=running
+`
+	if got := b.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -81,17 +81,28 @@ func LogFile(stateDir, path string) string {
 	return filepath.Join(stateDir, "logs", strings.ReplaceAll(path, "/", "_")+".log")
 }
 
-// ResolveLogs replaces every OutputDefault stdout and stderr of a process
-// worker with its default file, LogFile(stateDir, node path): stdout and
-// stderr go to the same file by default. Other outputs are left alone.
+// ResolveLogs fills in where the output of every process worker goes.
+// Without a log (Node.Log nil), an OutputDefault stdout or stderr
+// becomes its default file, LogFile(stateDir, node path): stdout and
+// stderr go to the same file by default. With one, an OutputDefault
+// stream becomes OutputLog, and a log to a file gets that same file as
+// its Path. Other outputs are left alone.
 func (c *Config) ResolveLogs(stateDir string) {
 	_ = c.Tree.Walk(func(n *Node) error {
 		if n.Type != Process {
 			return nil
 		}
+		file := LogFile(stateDir, n.Path)
+		def := Output{Kind: OutputFile, Path: file}
+		if n.Log != nil {
+			def = Output{Kind: OutputLog}
+			if n.Log.To == LogToFile {
+				n.Log.Path = file
+			}
+		}
 		for _, o := range []*Output{&n.Stdout, &n.Stderr} {
 			if o.Kind == OutputDefault {
-				*o = Output{Kind: OutputFile, Path: LogFile(stateDir, n.Path)}
+				*o = def
 			}
 		}
 		return nil

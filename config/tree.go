@@ -50,7 +50,7 @@ next:
 }
 
 // Fingerprint returns a stable hash (hex SHA-256) of n's own definition:
-// every field but Children, File, Line and Backoff. Two loads of an unchanged node
+// every field but Children, File, Line, Backoff and Significant. Two loads of an unchanged node
 // give the same fingerprint, even when it moved within its file or to
 // another file, or when its children changed; a reload uses it to tell
 // which nodes to restart.
@@ -60,6 +60,13 @@ func (n *Node) Fingerprint() string {
 	// A backoff only shapes the next restart: the supervisor reads the
 	// new one on reload, and nothing running needs a restart for it.
 	own.Backoff = nil
+	// Whether a child is significant matters only when it exits, and its
+	// supervisor reads it then from the definition it holds: a reload
+	// applies it without restarting anything. auto_shutdown, a
+	// supervisor's policy like intensity, stays in: a supervisor is never
+	// restarted for its own keys, and a changed fingerprint is how it
+	// learns that its policy changed.
+	own.Significant = false
 	b, err := json.Marshal(&own)
 	if err != nil {
 		// A Node holds only strings, numbers, booleans and slices of them.

@@ -66,6 +66,9 @@ const (
 	OutputFile
 	OutputInherit
 	OutputDiscard
+	// OutputLog: through the worker's Node.Log. Config.ResolveLogs gives
+	// it to a stream left OutputDefault when a log block applies.
+	OutputLog
 )
 
 // Settings are the tree-wide options of the `settings:` section.
@@ -92,14 +95,29 @@ type Node struct {
 	// `expected:` already imposed on its subtree.
 	Expected Expected
 
+	// Significant says that this node's own exit may shut its supervisor
+	// down (SPEC §7): only on a transient or temporary node under a
+	// supervisor whose AutoShutdown is not AutoShutdownNever. It is not
+	// part of the Fingerprint: it only decides what the supervisor does
+	// when the node exits, so a reload applies it without a restart.
+	Significant bool
+
 	// Supervisor keys.
 	Strategy  policy.Strategy
 	Intensity int
 	Period    time.Duration
-	Children  []*Node
+	// AutoShutdown is when significant children shut this supervisor
+	// down. It is in the Fingerprint like Intensity: a change is a change
+	// of the supervisor's policy, applied in place, never a restart.
+	AutoShutdown AutoShutdown
+	Children     []*Node
+
+	// Restart is the restart type of a process worker or a supervisor
+	// (for a supervisor, one that shut itself down automatically has
+	// exited normally); a service worker is always policy.Permanent.
+	Restart policy.RestartType
 
 	// Worker keys shared by process and service workers.
-	Restart policy.RestartType
 	Status  []string      // optional status/liveness command (argv)
 	Timeout time.Duration // per command; default 60s
 
@@ -113,6 +131,11 @@ type Node struct {
 	StopTimeout time.Duration
 	Stdout      Output
 	Stderr      Output
+	// Log is how the worker's output is written (SPEC §8): its own log
+	// block, else inherited, see LogSpec. nil when none applies, or when
+	// stdout and stderr are both given, so that no stream goes through it.
+	// Only process workers have one; it is part of the Fingerprint.
+	Log *LogSpec
 
 	// Service worker keys.
 	Control    []string // prefix; the verb is appended

@@ -32,6 +32,43 @@ type Spec struct {
 type Child struct {
 	Name    string
 	Restart RestartType
+	// Significant: the child's own end may shut its supervisor down
+	// (AutoShutdown).
+	Significant bool
+}
+
+// ShutdownMode is a supervisor's auto_shutdown (SPEC §7, OTP's).
+type ShutdownMode int
+
+// Shutdown modes.
+const (
+	ShutdownNever ShutdownMode = iota
+	ShutdownAnySignificant
+	ShutdownAllSignificant
+)
+
+// Triggers reports whether the end of children[i], by itself (an exit,
+// not a stop by a strategy, an operator, a reload or a shutdown), shuts
+// its supervisor down: the child is significant and ended as its restart
+// type lets it end (transient: normally; temporary: in any way); with
+// ShutdownAllSignificant, also no other significant child is still
+// active (active[j]: started or still to start, and not ended for good).
+func Triggers(mode ShutdownMode, children []Child, i int, abnormal bool, active []bool) bool {
+	c := children[i]
+	if mode == ShutdownNever || !c.Significant || ShouldRestart(c.Restart, abnormal) {
+		return false
+	}
+	if c.Restart != Transient && c.Restart != Temporary {
+		return false
+	}
+	if mode == ShutdownAllSignificant {
+		for j, o := range children {
+			if j != i && o.Significant && active[j] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ActionKind is the kind of decision.

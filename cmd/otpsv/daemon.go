@@ -25,7 +25,9 @@ func daemonCommand() *cli.Command {
 		Name:  "daemon",
 		Usage: "start the tree and supervise it until SIGTERM/SIGINT",
 		Description: "Runs in the foreground. SIGTERM or SIGINT stops the tree in reverse order and exits 0;\n" +
-			"a second one skips the stop grace periods. Exits 1 when the root supervisor gives up.\n" +
+			"a second one skips the stop grace periods. Exits 1 when the root supervisor gives up. When\n" +
+			"the root shuts down automatically (auto_shutdown), exits with the status of the significant\n" +
+			"worker whose exit triggered it (128+N for signal N).\n" +
 			"--metrics (or settings.metrics) serves Prometheus metrics at /metrics: exit 2 for an\n" +
 			"invalid address, 1 when it cannot be listened on.",
 		Flags: append(append(commonFlags(), logFlags()...),
@@ -127,6 +129,17 @@ func runDaemon(c *cli.Context) error {
 		case <-tree.Done():
 			err := tree.Err()
 			_ = tree.Stop(context.Background())
+			if e := tree.Ended(); e != nil && err == nil {
+				// A container's main job decides its exit status (SPEC §7).
+				log.Info("daemon stopped: the tree shut down automatically", "trigger", e.Trigger, "exit_code", e.Code)
+				switch {
+				case e.Code == 0:
+					return nil
+				case e.Code < 0:
+					return exitWith(exitFailed, fmt.Errorf("%s; the exit status of %s is not known", e.Reason, e.Trigger))
+				}
+				return exitWith(e.Code, errors.New(e.Reason))
+			}
 			if err == nil {
 				return nil
 			}
