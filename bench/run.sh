@@ -3,7 +3,7 @@
 # here from ../shared/bench; the otpsv adapter is finished in this copy).
 # Usage: OTPSV=/path/to/otpsv bench/run.sh   (make bench does this)
 # Prints "metric value unit" lines; also saved under $OUT (default
-# /tmp/bench-results/otpsv-<date>.txt). Takes about 9 minutes.
+# /tmp/bench-results/otpsv-<date>.txt). Takes about 10 minutes.
 set -u
 cd "$(dirname "$0")" || exit 1
 export BENCH_WORKER=${BENCH_WORKER:-/tmp/bench-worker}
@@ -20,6 +20,7 @@ out=$OUT/otpsv-$(date -u +%Y%m%dT%H%M%SZ).txt
 	./storm.sh otpsv # RSS while 25 workers are killed every 50-300 ms for 60 s
 	# 1000 HTTP liveness probes a second for 60 s; ready: notify restart latency
 	./health.sh
+	./metrics.sh # 1000 workers: /metrics scrape time, idle CPU with metrics on
 	# the floor under the 1000-worker startup, in the same session
 	(cd forkfloor && go run . -n 1000 -worker "$BENCH_WORKER")
 	./stop-all.sh otpsv 100

@@ -31,6 +31,7 @@ func daemonCommand() *cli.Command {
 			"--metrics (or settings.metrics) serves Prometheus metrics at /metrics: exit 2 for an\n" +
 			"invalid address, 1 when it cannot be listened on.",
 		Flags: append(append(commonFlags(), logFlags()...),
+			&cli.BoolFlag{Name: "init", Usage: "do an init's duties outside PID 1: reap adopted orphans and, once the tree has stopped, end them (and, when otpsv leads its session, the session's other processes): SIGTERM, then SIGKILL after 5 s (always on as PID 1)"},
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics at /metrics on `ADDR` (HOST:PORT or unix:/PATH; '' for none; default: settings.metrics)"}),
 		Action: runDaemon,
 	}
@@ -68,6 +69,13 @@ func runDaemon(c *cli.Context) error {
 	// so a stopped worker's group can be seen to empty.
 	if err := proc.BecomeSubreaper(); err != nil {
 		log.Warn("cannot become child subreaper", "err", err)
+	}
+	// As PID 1 (a container's entrypoint), or asked to, otpsv does an
+	// init's duties: it reaps every orphan, and once the tree has
+	// stopped it ends whatever is left (SPEC §8).
+	if c.Bool("init") || os.Getpid() == 1 {
+		proc.StartReaper()
+		defer endLeftovers(log, signalsFrom(c.Context).hurry)
 	}
 
 	sigs := signalsFrom(c.Context)
@@ -178,4 +186,20 @@ func serveMetrics(c *cli.Context, log *slog.Logger, setting string, opts *actors
 		defer cancel()
 		_ = stop(ctx)
 	}, nil
+}
+
+// initGrace is how long the processes left after the tree stopped get
+// between SIGTERM and SIGKILL, as docker stop gives a container.
+const initGrace = 5 * time.Second
+
+// endLeftovers ends what is left once the tree has stopped (an init's
+// last duty): SIGTERM, then SIGKILL after initGrace.
+func endLeftovers(log *slog.Logger, hurry <-chan struct{}) {
+	n, err := proc.EndLeftovers(initGrace, hurry)
+	if n > 0 {
+		log.Info("init: ended the processes left after the tree stopped", "count", n)
+	}
+	if err != nil {
+		log.Error("init: processes left after the tree stopped survived", "err", err)
+	}
 }
