@@ -231,7 +231,6 @@ func TestSignificantInvalid(t *testing.T) {
 	}
 }
 
-
 // TestAutoShutdownUnprivileged: a job tree run by an ordinary user ends
 // by itself with its job's exit status, and leaves nothing running.
 func TestAutoShutdownUnprivileged(t *testing.T) {
