@@ -115,6 +115,12 @@ func (w *processWorker) start(ctx actor.Context) {
 	}
 	if err != nil {
 		w.closeHealth()
+		// proc.Start closes them; it may not have run (a health error).
+		for _, f := range []*os.File{spec.Stdout.File, spec.Stderr.File} {
+			if f != nil {
+				_ = f.Close()
+			}
+		}
 		w.failed = true
 		w.info.set(StateFailed, 0)
 		w.env.emit(slog.LevelError, "start failed", event.Event{Kind: event.Failed, Path: w.node.Path, Type: "process",
@@ -324,23 +330,40 @@ func (w *processWorker) spec() (proc.Spec, error) {
 	n := w.node
 	var env []string
 	if len(n.Env) > 0 {
-		env = proc.MergeEnv(os.Environ(), n.Env)
+		env = proc.MergeEnv(proc.InheritedEnv(), n.Env)
 	}
 	cred, err := proc.Credential(n.User, n.Group)
 	if err != nil {
 		return proc.Spec{}, err
+	}
+	stdout, stderr := output(n.Stdout), output(n.Stderr)
+	if logOut, logErr := n.Stdout.Kind == config.OutputLog, n.Stderr.Kind == config.OutputLog; n.Log != nil && (logOut || logErr) {
+		// Last, so that no error of spec leaves the logger's pipes open:
+		// proc.Start closes the write ends, whether it starts or not.
+		wOut, wErr, err := w.startLogger(logOut, logErr)
+		if err != nil {
+			return proc.Spec{}, fmt.Errorf("log: %w", err)
+		}
+		if wOut != nil {
+			stdout = proc.Output{File: wOut}
+		}
+		if wErr != nil {
+			stderr = proc.Output{File: wErr}
+		}
 	}
 	return proc.Spec{
 		Tag:        w.env.tagOf(n.Path),
 		Argv:       n.Command,
 		Dir:        n.Dir,
 		Env:        env,
-		Stdout:     output(n.Stdout),
-		Stderr:     output(n.Stderr),
+		Stdout:     stdout,
+		Stderr:     stderr,
 		Credential: cred,
 	}, nil
 }
 
+// output is where a stream goes, except config.OutputLog, which spec
+// sends to the worker's logger (a worker without one discards it).
 func output(o config.Output) proc.Output {
 	switch o.Kind {
 	case config.OutputFile:

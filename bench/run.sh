@@ -21,6 +21,8 @@ out=$OUT/otpsv-$(date -u +%Y%m%dT%H%M%SZ).txt
 	# 1000 HTTP liveness probes a second for 60 s; ready: notify restart latency
 	./health.sh
 	./metrics.sh # 1000 workers: /metrics scrape time, idle CPU with metrics on
+	# a worker writing 1 GB of lines, straight to a file and through log: with timestamps
+	./logs.sh
 	# the floor under the 1000-worker startup, in the same session
 	(cd forkfloor && go run . -n 1000 -worker "$BENCH_WORKER")
 	./stop-all.sh otpsv 100

@@ -60,7 +60,12 @@ func SignalName(s syscall.Signal) string {
 type Output struct {
 	Path    string // append to this file (created 0640, parent dirs 0700)
 	Inherit bool   // otpsv's own stream
-	// neither: /dev/null
+	// File is an open file the stream goes to, such as the write end of a
+	// pipe to a logger process. Start closes it before returning, whether
+	// the process started or not: the process holds its own copy, and a
+	// reader of the pipe sees EOF only once no other copy is left open.
+	File *os.File
+	// none of them: /dev/null
 }
 
 // Spec describes a process to start.
@@ -107,12 +112,13 @@ type Process struct {
 // Start starts spec's command. The returned process leads its own process
 // group (pgid == Pid).
 func Start(spec Spec) (*Process, error) {
+	defer closeOutputFiles(spec)
 	if len(spec.Argv) == 0 {
 		return nil, errors.New("empty command")
 	}
 	env := spec.Env
 	if env == nil {
-		env = os.Environ()
+		env = InheritedEnv()
 	}
 	if spec.Tag != "" {
 		env = withTag(env, spec.Tag)
@@ -213,6 +219,11 @@ func openStdio(spec Spec) ([]uintptr, func(), error) {
 	}
 	open := func(o Output, std *os.File) (*os.File, error) {
 		switch {
+		case o.File != nil:
+			if o.File.Fd() == closedInChild {
+				return nil, fmt.Errorf("output file %s: %w", o.File.Name(), os.ErrClosed)
+			}
+			return o.File, nil
 		case o.Inherit:
 			return std, nil
 		case o.Path != "":
@@ -244,6 +255,16 @@ func openStdio(spec Spec) ([]uintptr, func(), error) {
 		return nil, closeAll, err
 	}
 	return []uintptr{stdin.Fd(), stdout.Fd(), stderr.Fd()}, closeAll, nil
+}
+
+// closeOutputFiles closes the Output.File of each stream, once.
+func closeOutputFiles(spec Spec) {
+	if f := spec.Stdout.File; f != nil {
+		_ = f.Close()
+	}
+	if f := spec.Stderr.File; f != nil && f != spec.Stdout.File {
+		_ = f.Close()
+	}
 }
 
 // closedInChild in ProcAttr.Files closes that descriptor in the child

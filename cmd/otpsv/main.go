@@ -124,6 +124,7 @@ func newApp() *cli.App {
 			whyCommand(),
 			validateCommand(),
 			versionCommand(),
+			logWriterCommand(),
 		},
 		// cli's default handler calls os.Exit itself, which would skip
 		// deferred cleanup; main maps errors to exit statuses instead.
