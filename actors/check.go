@@ -76,7 +76,7 @@ func newCommands(n *config.Node, e *env) *commands {
 			c.pattern, _ = regexp.Compile(n.Pattern)
 		}
 	} else if len(n.Env) > 0 {
-		c.cmdEnv = proc.MergeEnv(os.Environ(), n.Env)
+		c.cmdEnv = proc.MergeEnv(proc.InheritedEnv(), n.Env)
 	}
 	return c
 }

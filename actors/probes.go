@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,7 +85,7 @@ func (ps *probeSet) schedule(ctx actor.Context, e *env, n *config.Node, role pol
 	if r == nil {
 		env := health.ExecEnv{Dir: n.Dir}
 		if len(n.Env) > 0 {
-			env.Env = proc.MergeEnv(os.Environ(), n.Env)
+			env.Env = proc.MergeEnv(proc.InheritedEnv(), n.Env)
 		}
 		r = &probeRunner{sess: health.NewSession(nodeProbe(n, role), env)}
 		ps.runners[role] = r

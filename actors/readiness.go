@@ -123,7 +123,7 @@ func (w *processWorker) prepareHealth(spec *proc.Spec) error {
 	if len(extra) > 0 {
 		base := spec.Env
 		if base == nil {
-			base = os.Environ()
+			base = proc.InheritedEnv()
 		}
 		spec.Env = proc.MergeEnv(base, extra)
 	}

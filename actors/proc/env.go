@@ -2,7 +2,9 @@ package proc
 
 import (
 	"fmt"
+	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -65,4 +67,23 @@ func Credential(userName, groupName string) (*syscall.Credential, error) {
 		cred.Gid = uint32(gid)
 	}
 	return cred, nil
+}
+
+// managerVars are what a service manager sets for otpsv itself (systemd's
+// notify socket and watchdog, socket activation): a worker that inherited
+// them would tell systemd that otpsv is ready, pet otpsv's watchdog, or
+// take otpsv's sockets.
+var managerVars = []string{"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES="}
+
+// InheritedEnv is the environment every process otpsv starts inherits:
+// otpsv's own, without what its service manager set for otpsv alone.
+func InheritedEnv() []string {
+	env := os.Environ()
+	out := env[:0:0]
+	for _, kv := range env {
+		if !slices.ContainsFunc(managerVars, func(p string) bool { return strings.HasPrefix(kv, p) }) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -75,3 +75,21 @@ func TestRunsAsUser(t *testing.T) {
 	}
 	t.Error("no Uid line")
 }
+
+// TestInheritedEnv: what a service manager set for otpsv alone is not
+// passed on; the rest is. Not parallel: it sets otpsv's environment.
+func TestInheritedEnv(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+	t.Setenv("WATCHDOG_USEC", "30000000")
+	t.Setenv("LISTEN_FDS", "2")
+	t.Setenv("OTPSV_KEEP_ME", "yes")
+	env := strings.Join(InheritedEnv(), "\n")
+	for _, v := range []string{"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "LISTEN_FDS="} {
+		if strings.Contains(env, v) {
+			t.Errorf("%s... inherited", v)
+		}
+	}
+	if !strings.Contains(env, "OTPSV_KEEP_ME=yes") {
+		t.Errorf("OTPSV_KEEP_ME not inherited")
+	}
+}

@@ -93,9 +93,17 @@ func runDaemon(c *cli.Context) error {
 		return err
 	}
 	defer stopMetrics()
+	sd := newSystemd(log)
+	if sd != nil {
+		opts.Observer = sd.observe
+	}
 	tree, err := actors.Start(cfg, opts)
 	if err != nil {
 		return exitWith(exitFailed, err)
+	}
+	if sd != nil {
+		go sd.run(tree)
+		defer sd.stopping()
 	}
 	live.Store(tree)
 	file, _ := filepath.Abs(cfg.File)
@@ -129,6 +137,9 @@ func runDaemon(c *cli.Context) error {
 			continue
 		case <-c.Context.Done():
 			log.Info("stopping tree")
+			if sd != nil {
+				sd.stopping()
+			}
 			if err := tree.Stop(context.Background()); err != nil && !errors.Is(err, actors.ErrRootGaveUp) {
 				return exitWith(exitFailed, err)
 			}
