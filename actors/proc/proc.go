@@ -155,8 +155,8 @@ func Start(spec Spec) (*Process, error) {
 	p := &Process{Pid: pid, Started: time.Now(), done: make(chan struct{})}
 	// Read while the reaper cannot reap it (we hold its lock): even a
 	// child that exited at once is still in /proc, as a zombie.
-	if info, err := LookupProcess(pid); err == nil {
-		p.startTicks = info.StartTime
+	if st, err := startTimeOf(pid); err == nil {
+		p.startTicks = st
 	}
 	r.waiting[pid] = p
 	return p, nil

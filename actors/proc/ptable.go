@@ -394,3 +394,17 @@ func isDigits(s string) bool {
 	}
 	return true
 }
+
+// startTimeOf reads only the start time of pid (stat's field 22), on the
+// path of every start: no cmdline (reading a new process's cmdline waits
+// on its memory map), no allocation.
+func startTimeOf(pid int) (uint64, error) {
+	var buf [512]byte
+	r := procReader{buf: buf[:0]}
+	b, err := r.read("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	pi, _, err := parseStat(b)
+	return pi.StartTime, err
+}
