@@ -104,7 +104,7 @@ func run(args []string) int {
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "otpsv",
 		Usage:   "supervise services as an OTP-style tree of supervisors and workers",
 		Version: version,
@@ -124,12 +124,21 @@ func newApp() *cli.App {
 			whyCommand(),
 			validateCommand(),
 			versionCommand(),
+			importCommand(),
+			schemaCommand(),
+			completionCommand(),
+			manCommand(),
 			logWriterCommand(),
 		},
+		// The completion scripts ask otpsv what comes next with
+		// --generate-bash-completion (completion.go).
+		EnableBashCompletion: true,
 		// cli's default handler calls os.Exit itself, which would skip
 		// deferred cleanup; main maps errors to exit statuses instead.
 		ExitErrHandler:         func(*cli.Context, error) {},
 		HideVersion:            true,
 		UseShortOptionHandling: true,
 	}
+	completeNodePaths(app)
+	return app
 }
