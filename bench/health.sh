@@ -73,16 +73,6 @@ health_cleanup() {
 }
 trap health_cleanup EXIT
 
-# ticks PID: utime+stime in clock ticks
-ticks() {
-	local st
-	read -r st <"/proc/$1/stat" || return 1
-	# shellcheck disable=SC2086
-	set -- ${st##*) }
-	echo $((${12} + ${13}))
-}
-kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 fds() { local f=(/proc/"$1"/fd/*); echo "${#f[@]}"; }
 
 # http_get PORT PATH: the body of a GET on 127.0.0.1 (bash's /dev/tcp, no curl)
@@ -124,30 +114,10 @@ HF_PIDS+=("$ep")
 for _ in $(seq 100); do [[ -s $rd/endpoint.json ]] && break; sleep 0.05; done
 port=$(sed -n 's/.*"http":"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$rd/endpoint.json" 2>/dev/null)
 [[ -n $port ]] || die "the endpoint did not start (see $rd/endpoint.log)"
-{
-	cat <<CONF
-settings:
-  state_dir: $rd/state
-  # go_goroutines at the start and the end of the window (growth)
-  metrics: unix:$rd/metrics.sock
-tree:
-  name: bench
-  strategy: one_for_one
-  intensity: 100000
-  period: 60s
-  children:
-CONF
-	for ((i = 1; i <= n; i++)); do
-		cat <<CONF
-    - name: w$i
-      command: ["$BENCH_WORKER", "-out", "$rd/starts.log", "-name", "w$i"]
-      stdout: discard
-      stderr: discard
-      probes:
-        liveness: {http: "http://127.0.0.1:$port/live", period: 1s}
-CONF
-	done
-} >"$rd/otpsv.yaml"
+# go_goroutines at the start and the end of the window (growth) come
+# from the metrics socket
+metrics_workers_config "$rd" "$n" "      probes:
+        liveness: {http: \"http://127.0.0.1:$port/live\", period: 1s}"
 start_daemon "$rd"
 sv=$(main_pid "$rd")
 if ! "$BENCH_TOOL" wait-lines -file "$rd/starts.log" -n "$n" -timeout "${SCALE_TIMEOUT}s" >/dev/null; then

@@ -30,8 +30,6 @@ LOGS_REPEATS=${LOGS_REPEATS:-2}
 LOGS_TIMEOUT=${LOGS_TIMEOUT:-300}
 lines=$((LOGS_BYTES / 100))
 
-kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # run MODE: one daemon, one worker; prints "MBps daemon_hwm_kib logger_hwm_kib"
 run() {

@@ -36,16 +36,6 @@ METRICS_SETTLE=${METRICS_SETTLE:-10}
 SCALE_TIMEOUT=${SCALE_TIMEOUT:-120}
 CLK_TCK=$(getconf CLK_TCK)
 
-# ticks PID: utime+stime in clock ticks
-ticks() {
-	local st
-	read -r st <"/proc/$1/stat" || return 1
-	# shellcheck disable=SC2086
-	set -- ${st##*) }
-	echo $((${12} + ${13}))
-}
-kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 # secs T0 T1: clock ticks between two readings, in seconds
 secs() { awk -v a="$1" -v b="$2" -v t="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / t }'; }
 pct() { awk -v c="$1" -v w="$2" 'BEGIN { printf "%.2f", 100 * c / w }'; }
@@ -82,27 +72,7 @@ note "workers=$METRICS_WORKERS settle=${METRICS_SETTLE}s idle=${METRICS_IDLE}s s
 n=$METRICS_WORKERS
 new_rundir metrics
 rd=$RD
-{
-	cat <<CONF
-settings:
-  state_dir: $rd/state
-  metrics: unix:$rd/metrics.sock
-tree:
-  name: bench
-  strategy: one_for_one
-  intensity: 100000
-  period: 60s
-  children:
-CONF
-	for ((i = 1; i <= n; i++)); do
-		cat <<CONF
-    - name: w$i
-      command: ["$BENCH_WORKER", "-out", "$rd/starts.log", "-name", "w$i"]
-      stdout: discard
-      stderr: discard
-CONF
-	done
-} >"$rd/otpsv.yaml"
+metrics_workers_config "$rd" "$n"
 "$OTPSV" validate --config "$rd/otpsv.yaml" >/dev/null || die "otpsv rejects $rd/otpsv.yaml"
 launch "$rd" "$OTPSV" daemon --log-format json --config "$rd/otpsv.yaml" --state-dir "$rd/state"
 sv=$(main_pid "$rd")

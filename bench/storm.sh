@@ -21,9 +21,6 @@ STORM_WORKERS=${STORM_WORKERS:-25}
 STORM_SECONDS=${STORM_SECONDS:-60}
 STORM_AFTER=${STORM_AFTER:-10}
 
-# kib PID FIELD: a /proc/PID/status value in KiB, empty when gone
-kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 header
 note "workers=$STORM_WORKERS storm=${STORM_SECONDS}s after=${STORM_AFTER}s kill interval 50-300 ms"

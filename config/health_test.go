@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -276,20 +275,7 @@ func TestHealthErrors(t *testing.T) {
 		{"backoff unknown key", proc("backoff:", "  maximum: 1m"), ErrUnknownKey, "7: r/w: backoff: ", `unknown key "maximum" (want initial, max, factor, jitter or reset_after)`},
 		{"supervisor backoff", sup("backoff: {factor: 0}"), ErrInvalidValue, "3: r: backoff: factor: ", "factor 0 is below 1"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := loadAs(t, tc.src, 1000)
-			line, _ := strconv.Atoi(tc.at[:strings.IndexByte(tc.at, ':')])
-			requireAt(t, err, tc.err, testFile, line)
-			if err == nil {
-				return
-			}
-			if msg, at := err.Error(), testFile+":"+tc.at; !strings.HasPrefix(msg, at) || !strings.Contains(msg, tc.msg) {
-				t.Errorf("error = %q, want prefix %q and %q", msg, at, tc.msg)
-			}
-		})
-	}
+	runKeyErrors(t, cases)
 }
 
 // TestHealthAllErrorsAtOnce: problems in several health keys are all

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -170,6 +171,27 @@ type errCase struct {
 	err  error  // sentinel, for errors.Is
 	at   string // "LINE" or "LINE: PATH", matched after "FILE:"
 	msg  string // substring of the message
+}
+
+// runKeyErrors loads each case (as uid 1000) and requires its sentinel,
+// at "FILE:" followed by its at (which starts with the line), with its
+// message.
+func runKeyErrors(t *testing.T, cases []errCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadAs(t, tc.src, 1000)
+			line, _ := strconv.Atoi(tc.at[:strings.IndexByte(tc.at, ':')])
+			requireAt(t, err, tc.err, testFile, line)
+			if err == nil {
+				return
+			}
+			if msg, at := err.Error(), testFile+":"+tc.at; !strings.HasPrefix(msg, at) || !strings.Contains(msg, tc.msg) {
+				t.Errorf("error = %q, want prefix %q and %q", msg, at, tc.msg)
+			}
+		})
+	}
 }
 
 func TestErrors(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -194,20 +193,7 @@ func TestLogErrors(t *testing.T) {
 		{"in settings", "settings:\n  log:\n    to: journal\n" + proc(), ErrInvalidValue, "3: settings: log: to: ", `unknown log target "journal"`},
 		{"unknown key in settings", "settings:\n  log: {colour: red}\n" + proc(), ErrUnknownKey, "2: settings: log: ", `unknown key "colour"`},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := loadAs(t, tc.src, 1000)
-			line, _ := strconv.Atoi(tc.at[:strings.IndexByte(tc.at, ':')])
-			requireAt(t, err, tc.err, testFile, line)
-			if err == nil {
-				return
-			}
-			if msg, at := err.Error(), testFile+":"+tc.at; !strings.HasPrefix(msg, at) || !strings.Contains(msg, tc.msg) {
-				t.Errorf("error = %q, want prefix %q and %q", msg, at, tc.msg)
-			}
-		})
-	}
+	runKeyErrors(t, cases)
 }
 
 // TestLogErrorsOnce: a problem in an inherited block is reported once,

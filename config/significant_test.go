@@ -3,7 +3,6 @@ package config
 import (
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -123,20 +122,7 @@ func TestSignificantErrors(t *testing.T) {
 		{"significant a list", job(onAny, "restart: transient", "significant: [true]"), ErrType, "8: r/w: significant: ", "want a string, got a list"},
 		{"significant undefined variable", job(onAny, "restart: transient", "significant: ${sig}"), ErrUndefinedVar, "8: r/w: significant: ", "${sig}"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := loadAs(t, tc.src, 1000)
-			line, _ := strconv.Atoi(tc.at[:strings.IndexByte(tc.at, ':')])
-			requireAt(t, err, tc.err, testFile, line)
-			if err == nil {
-				return
-			}
-			if msg, at := err.Error(), testFile+":"+tc.at; !strings.HasPrefix(msg, at) || !strings.Contains(msg, tc.msg) {
-				t.Errorf("error = %q, want prefix %q and %q", msg, at, tc.msg)
-			}
-		})
-	}
+	runKeyErrors(t, cases)
 }
 
 // TestSignificantBothErrors: a permanent significant child under never

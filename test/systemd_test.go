@@ -138,3 +138,58 @@ func TestSystemdUnits(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemdNotifyUnprivileged: the same protocol from a daemon run by
+// an ordinary user (systemctl --user).
+func TestSystemdNotifyUnprivileged(t *testing.T) {
+	begin(t)
+	u := newUnprivBase(t)
+	w := u.workspace("sd")
+	sock := filepath.Join(w.dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := os.Chmod(sock, 0o777); err != nil { // the daemon's user sends to it
+		t.Fatal(err)
+	}
+	got := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- string(buf[:n])
+		}
+	}()
+	cfg := w.config(fmt.Sprintf("tree:\n  name: site\n  children:\n    - name: a\n      command: %s\n", u.cmd(w, "a")))
+	cmd := exec.Command(u.setpriv, fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups",
+		u.otpsv, "daemon", "--log-format", "json", "-c", cfg)
+	cmd.Dir = w.dir
+	cmd.Env = append(testEnv(), "NOTIFY_SOCKET="+sock)
+	d := w.runDaemon(cmd)
+	wait := func(what string) {
+		t.Helper()
+		deadline := time.After(readyGuard)
+		for {
+			select {
+			case m, ok := <-got:
+				if !ok {
+					t.Fatalf("socket closed before %s", what)
+				}
+				if strings.Contains(m, what) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s within %v", what, readyGuard)
+			}
+		}
+	}
+	wait("READY=1")
+	d.stop()
+	wait("STOPPING=1")
+}
