@@ -104,7 +104,6 @@ const (
 	fSupRestarts                  // times: a supervisor's restarts in its period
 	fFreshBudget                  // a new instance of the supervisor: its children's restarts were counted by the one before
 	fReconfig                     // root: the tree's new definitions (a reload)
-	fBarrier                      // nothing: sync waits for it
 )
 
 // fact is one immutable observation for the view.
@@ -120,7 +119,6 @@ type fact struct {
 	times    []time.Time
 	ev       event.Event
 	root     *config.Node
-	done     chan struct{} // fBarrier
 }
 
 type registry struct {
@@ -132,10 +130,17 @@ type registry struct {
 	observer func(Event)
 	saver    *saver
 
-	facts chan fact
-	quit  chan struct{}
-	ended chan struct{}
-	once  sync.Once
+	// The facts noted and not yet applied, in order. Noting one costs a
+	// lock and an append; the fold wakes once for a burst of them (a
+	// thousand workers starting report four facts each).
+	qmu     sync.Mutex
+	queue   []fact
+	closed  bool
+	kick    chan struct{}      // a first fact was queued
+	urgent  chan chan struct{} // sync: apply now, then close it
+	quit    chan struct{}
+	ended   chan struct{}
+	running bool
 }
 
 func newRegistry(root *config.Node, observer func(Event)) *registry {
@@ -147,121 +152,124 @@ func newRegistry(root *config.Node, observer func(Event)) *registry {
 // run starts the fold. Until then the registry is set up in place (a
 // restored state, the saver), by the goroutine that made it.
 func (r *registry) run() {
-	r.facts, r.quit, r.ended = make(chan fact, 1024), make(chan struct{}), make(chan struct{})
+	r.kick, r.urgent = make(chan struct{}, 1), make(chan chan struct{})
+	r.quit, r.ended = make(chan struct{}), make(chan struct{})
+	r.running = true
 	go r.fold()
 }
 
 // note reports a fact; after close it is dropped (a tree that has
 // stopped shows what it saw last).
 func (r *registry) note(f fact) {
-	select {
-	case r.facts <- f:
-	case <-r.quit:
+	r.qmu.Lock()
+	if r.closed {
+		r.qmu.Unlock()
+		return
+	}
+	r.queue = append(r.queue, f)
+	first := len(r.queue) == 1
+	r.qmu.Unlock()
+	if first {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // sync returns once every fact noted before it has been applied.
 func (r *registry) sync() {
-	if r.facts == nil {
+	if !r.running {
 		return
 	}
 	done := make(chan struct{})
 	select {
-	case r.facts <- fact{kind: fBarrier, done: done}:
-	case <-r.quit:
-		<-r.ended
-		return
-	}
-	select {
-	case <-done:
+	case r.urgent <- done:
+		<-done
 	case <-r.ended:
 	}
 }
 
-// close applies what is left and stops the fold.
+// close applies what is left and stops the fold; later notes are dropped.
 func (r *registry) close() {
-	if r.facts == nil {
+	if !r.running {
 		return
 	}
-	r.once.Do(func() { close(r.quit) })
+	r.qmu.Lock()
+	if !r.closed {
+		r.closed = true
+		close(r.quit)
+	}
+	r.qmu.Unlock()
 	<-r.ended
 }
 
-// foldBatch bounds the facts applied under one hold of the lock, so that
-// readers are not kept waiting behind a burst.
-const foldBatch = 256
+// foldDelay is how long the fold lets a burst of facts gather before it
+// applies them: the observer and the saver hear of a change that much
+// later; a query never waits for it (sync applies at once).
+const foldDelay = 2 * time.Millisecond
 
 func (r *registry) fold() {
 	defer close(r.ended)
 	var changed []Event
 	var marked []*nodeInfo
-	var barriers []chan struct{}
-	for {
-		var f fact
-		select {
-		case f = <-r.facts:
-		case <-r.quit:
-			// What was noted before close is applied; later notes are
-			// dropped by note itself.
-			for {
-				select {
-				case f = <-r.facts:
-					r.applyOne(f, &changed, &marked, &barriers)
-					r.publish(&changed, &marked, &barriers)
-				default:
-					return
+	var spare []fact
+	delay := time.NewTimer(foldDelay)
+	delay.Stop()
+	apply := func() {
+		r.qmu.Lock()
+		batch := r.queue
+		r.queue = spare[:0]
+		r.qmu.Unlock()
+		if len(batch) > 0 {
+			r.mu.Lock()
+			for _, f := range batch {
+				ev, touched := r.apply(f)
+				if ev != nil {
+					changed = append(changed, *ev)
 				}
+				marked = append(marked, touched...)
+			}
+			r.mu.Unlock()
+			clear(batch) // the facts hold events and nodes: let them go
+			spare = batch
+		}
+		if r.observer != nil {
+			for _, e := range changed {
+				r.observer(e)
 			}
 		}
-		r.mu.Lock()
-		r.applyLocked(f, &changed, &marked, &barriers)
-		for n := 1; n < foldBatch; n++ {
+		for _, ni := range marked {
+			r.saver.mark(ni)
+		}
+		clear(changed)
+		clear(marked)
+		changed, marked = changed[:0], marked[:0]
+	}
+	for {
+		select {
+		case <-r.kick:
+			delay.Reset(foldDelay)
 			select {
-			case f = <-r.facts:
-				r.applyLocked(f, &changed, &marked, &barriers)
-				continue
-			default:
+			case <-delay.C:
+				apply()
+			case done := <-r.urgent:
+				delay.Stop()
+				apply()
+				close(done)
+			case <-r.quit:
+				delay.Stop()
+				apply()
+				return
 			}
-			break
-		}
-		r.mu.Unlock()
-		r.publish(&changed, &marked, &barriers)
-	}
-}
-
-func (r *registry) applyOne(f fact, changed *[]Event, marked *[]*nodeInfo, barriers *[]chan struct{}) {
-	r.mu.Lock()
-	r.applyLocked(f, changed, marked, barriers)
-	r.mu.Unlock()
-}
-
-func (r *registry) applyLocked(f fact, changed *[]Event, marked *[]*nodeInfo, barriers *[]chan struct{}) {
-	if f.kind == fBarrier {
-		*barriers = append(*barriers, f.done)
-		return
-	}
-	ev, touched := r.apply(f)
-	if ev != nil {
-		*changed = append(*changed, *ev)
-	}
-	*marked = append(*marked, touched...)
-}
-
-// publish tells the observer and the saver what the last batch changed,
-// outside the lock, then releases the barriers it passed.
-func (r *registry) publish(changed *[]Event, marked *[]*nodeInfo, barriers *[]chan struct{}) {
-	if r.observer != nil {
-		for _, e := range *changed {
-			r.observer(e)
+		case done := <-r.urgent:
+			apply()
+			close(done)
+		case <-r.quit:
+			apply()
+			return
 		}
 	}
-	for _, ni := range *marked {
-		r.saver.mark(ni)
-	}
-	for _, b := range *barriers {
-		close(b)
-	}
-	*changed, *marked, *barriers = (*changed)[:0], (*marked)[:0], (*barriers)[:0]
 }
 
 // apply folds one fact into the view (the lock held): it returns the
@@ -288,6 +296,9 @@ func (r *registry) apply(f fact) (*Event, []*nodeInfo) {
 		}
 		ni.state, ni.pid = f.state, f.pid
 		ni.carried = nil // observed now
+		if f.state == StateStarting || f.state == StateRunning {
+			ni.done = false // (re)started: it has not ended
+		}
 		if f.kind == fStarted {
 			ni.pidStart, ni.notReady, ni.message = f.pidStart, false, ""
 		}

@@ -260,3 +260,25 @@ func TestFoldOrder(t *testing.T) {
 		t.Errorf("a note after close was applied: pid %d", got.pid)
 	}
 }
+
+// TestFoldDone: a node that ended for good is done until it starts again.
+func TestFoldDone(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(viewTree(), nil)
+	for _, c := range []struct {
+		f    fact
+		done bool
+	}{
+		{fact{kind: fDone, flag: true}, true},
+		{fact{kind: fState, state: StateStopped}, true},
+		{fact{kind: fState, state: StateStarting}, false},
+		{fact{kind: fDone, flag: true}, true},
+		{fact{kind: fStarted, state: StateRunning, pid: 3}, false},
+	} {
+		c.f.path, c.f.at = "r/a", at(1)
+		r.apply(c.f)
+		if got := r.nodes["r/a"].done; got != c.done {
+			t.Errorf("after %+v: done %v, want %v", c.f, got, c.done)
+		}
+	}
+}

@@ -89,7 +89,6 @@ func newServiceWorker(node *config.Node, e *env, b birth) actor.Producer {
 func (w *serviceWorker) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		w.info.setDone(false)
 		w.hadPrior = w.birth.prior != nil
 		w.wasRunning = w.hadPrior && w.birth.prior.State == string(StateRunning)
 		w.reason = "was not running"

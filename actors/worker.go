@@ -90,7 +90,6 @@ func (w *processWorker) Receive(ctx actor.Context) {
 }
 
 func (w *processWorker) start(ctx actor.Context) {
-	w.info.setDone(false)
 	if w.adopt(ctx) {
 		return
 	}
