@@ -217,9 +217,14 @@ func (r *registry) fold() {
 	delay := time.NewTimer(foldDelay)
 	delay.Stop()
 	apply := func() {
+		// Two arrays take turns: the queue fills one while the fold
+		// reads the other. They are swapped only when there is a batch,
+		// so that the queue never gets the array being read.
 		r.qmu.Lock()
 		batch := r.queue
-		r.queue = spare[:0]
+		if len(batch) > 0 {
+			r.queue = spare[:0]
+		}
 		r.qmu.Unlock()
 		if len(batch) > 0 {
 			r.mu.Lock()

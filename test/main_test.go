@@ -55,7 +55,10 @@ func TestMain(m *testing.M) {
 		}
 		// Every otpsv (and anything else) started from here inherits it.
 		// Set before any test runs, so no goroutine sees it change.
-		os.Setenv("GORACE", "log_path="+filepath.Join(raceDir, "race")+" halt_on_error=0")
+		// atexit_sleep_ms=0: a -race binary otherwise sleeps a second at
+		// every exit, and the suite runs otpsv's short verbs hundreds of
+		// times; reports are written when a race is found, not at exit.
+		os.Setenv("GORACE", "log_path="+filepath.Join(raceDir, "race")+" halt_on_error=0 atexit_sleep_ms=0")
 		for _, b := range []struct {
 			out, pkg string
 			race     bool

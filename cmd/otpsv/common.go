@@ -15,8 +15,8 @@ import (
 // commonFlags are accepted by every verb (SPEC §4).
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config file (default $OTPSV_CONFIG, else ./otpsv.yaml)"},
-		&cli.StringFlag{Name: "state-dir", Usage: "state directory (default $OTPSV_STATE_DIR, else settings.state_dir, else per-user default)"},
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, TakesFile: true, Usage: "config file (default $OTPSV_CONFIG, else ./otpsv.yaml)"},
+		&cli.StringFlag{Name: "state-dir", TakesFile: true, Usage: "state directory (default $OTPSV_STATE_DIR, else settings.state_dir, else per-user default)"},
 	}
 }
 
