@@ -282,3 +282,48 @@ func TestFoldDone(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldBusyQueries: queries that find nothing to apply, between and
+// during notes, lose and reorder nothing (an empty apply once left the
+// queue and the batch being read on one array).
+func TestFoldBusyQueries(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var pids []int
+	r := newRegistry(viewTree(), func(e Event) {
+		mu.Lock()
+		pids = append(pids, e.Pid)
+		mu.Unlock()
+	})
+	r.run()
+	defer r.close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				r.sync()
+			}
+		}
+	}()
+	const n = 5000
+	for i := 1; i <= n; i++ {
+		r.note(fact{kind: fState, path: "r/a", state: StateRunning, pid: i, at: at(1)})
+		if i%50 == 0 {
+			r.sync()
+		}
+	}
+	close(stop)
+	wg.Wait()
+	r.sync()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(pids) != n || !slices.IsSorted(pids) {
+		t.Errorf("observed %d changes, in order %v; want %d in order", len(pids), slices.IsSorted(pids), n)
+	}
+}
