@@ -75,11 +75,20 @@ func TestFindTagParser(t *testing.T) {
 // environOf returns pid's environment as its /proc file gives it.
 func environOf(t *testing.T, pid int) []string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
-		t.Fatal(err)
+	// Start returns once the child has released otpsv's memory (vfork),
+	// which is before the kernel has set up the new program's
+	// environment: for a few microseconds /proc/PID/environ reads empty.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 0 || time.Now().After(deadline) {
+			return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		}
+		time.Sleep(time.Millisecond) // poll interval
 	}
-	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 }
 
 func TestStartTag(t *testing.T) {
