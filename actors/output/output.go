@@ -64,6 +64,10 @@ type Options struct {
 	// alone, in one Write the kernel may split and interleave with another
 	// process's lines: nothing can prevent that. 0: no bound.
 	MaxWrite int
+	// Mode is the permission of the files a file destination creates
+	// (the first, and each rotation's), less the process's umask; 0
+	// means 0644.
+	Mode os.FileMode
 	// Clock returns the time lines are stamped with; nil means time.Now.
 	Clock func() time.Time
 	// OnError, if set, is called with the first write error, and again
@@ -139,7 +143,7 @@ type Dest struct {
 }
 
 // NewFile returns a destination appending to the file at path, created
-// with mode 0644 less the process's umask if missing.
+// with Options.Mode (0644) less the process's umask if missing.
 func NewFile(path string, o Options) (*Dest, error) {
 	if err := o.check(); err != nil {
 		return nil, err
@@ -433,7 +437,11 @@ func (d *Dest) writeFile(b []byte) (int, error) {
 }
 
 func (d *Dest) open() error {
-	f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	mode := d.opts.Mode
+	if mode == 0 {
+		mode = 0o644
+	}
+	f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, mode)
 	if err != nil {
 		return err
 	}

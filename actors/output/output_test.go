@@ -843,3 +843,30 @@ func TestOptionsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestFileModeOption: Options.Mode is the mode of the files a file
+// destination creates, the first and each rotation's (less the umask,
+// which leaves 0600 alone).
+func TestFileModeOption(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "w.log")
+	d, err := NewFile(path, Options{Mode: 0o600, MaxSize: 64, Keep: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Copy(strings.NewReader(strings.Repeat("0123456789abcdef\n", 10)), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + ".1"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", p, st.Mode().Perm())
+		}
+	}
+}

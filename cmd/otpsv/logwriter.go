@@ -74,11 +74,15 @@ func logWriter(c *cli.Context) error {
 		}
 	}
 	// A destination that went away (a closed stdout pipe) must cost lines,
-	// never this process: the worker would get SIGPIPE next.
-	// It ends at EOF, once the worker is gone, and not before: an init's
-	// last sweep (SIGTERM to everything left) must not cost the last
-	// lines of a worker it stopped a moment ago. SIGKILL still ends it.
-	signal.Ignore(syscall.SIGPIPE, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	// never this process: the worker would get SIGPIPE next. With SIGPIPE
+	// notified (to nobody), a write to a broken stdout returns EPIPE
+	// instead of killing the process.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	// SIGTERM, SIGINT and SIGHUP go to run's handler, which only cancels
+	// the context this command does not watch: it ends at EOF, once the
+	// worker is gone, and not before, so an init's last sweep (SIGTERM to
+	// everything left) does not cost the last lines of a worker it has
+	// just stopped. SIGKILL still ends it.
 
 	where := "stdout"
 	if file != "" {
@@ -100,9 +104,9 @@ func logWriter(c *cli.Context) error {
 		o.MaxWrite = pipeBuf
 		d, err = output.NewShared(os.Stdout).Dest(o)
 	} else {
-		// Rotation creates files with 0644 less the umask; a worker's log
-		// is 0640, as when otpsv opens it. Nothing else runs yet.
-		syscall.Umask(syscall.Umask(0) | 0o027)
+		// A worker's log is 0640, as when otpsv opens it, also after
+		// a rotation.
+		o.Mode = 0o640
 		if err = os.MkdirAll(filepath.Dir(file), 0o700); err == nil {
 			d, err = output.NewFile(file, o)
 		}
