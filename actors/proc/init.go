@@ -28,11 +28,12 @@ func InitLeftovers() ([]ProcInfo, error) {
 	}
 	self := os.Getpid()
 	pid1 := self == 1 && procIsOurs()
-	me, err := LookupProcess(self)
-	if err != nil {
-		return nil, err
+	sid := 0 // this process's session, from the same scan
+	for _, p := range procs {
+		if p.Pid == self {
+			sid = p.Sid
+		}
 	}
-	sid := me.Sid
 	leader := sid == self
 	ancestors := ancestry(procs, self)
 	var out []ProcInfo

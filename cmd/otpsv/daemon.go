@@ -70,15 +70,15 @@ func runDaemon(c *cli.Context) error {
 	if err := proc.BecomeSubreaper(); err != nil {
 		log.Warn("cannot become child subreaper", "err", err)
 	}
+
+	sigs := signalsFrom(c.Context)
 	// As PID 1 (a container's entrypoint), or asked to, otpsv does an
 	// init's duties: it reaps every orphan, and once the tree has
 	// stopped it ends whatever is left (SPEC §8).
 	if c.Bool("init") || os.Getpid() == 1 {
 		proc.StartReaper()
-		defer endLeftovers(log, signalsFrom(c.Context).hurry)
+		defer endLeftovers(log, sigs.hurry)
 	}
-
-	sigs := signalsFrom(c.Context)
 	opts := actors.Options{Logger: log, Hurry: sigs.hurry, Store: st, StateDir: dir}
 	// Listening before the tree starts: an address in use fails the
 	// daemon before any worker runs. Until then the view is empty.

@@ -12,29 +12,31 @@ import (
 // Sentinel errors. Every problem is a *config.FieldError whose Err wraps
 // one of these (or an error of the standard library, such as
 // fs.ErrNotExist for a missing include), so callers test with errors.Is.
+// Those that mean what otpsv's own loader means are its sentinels: a
+// caller that handles config's errors handles these too.
 var (
 	// ErrSyntax is text that Config::General or JSON does not accept.
 	ErrSyntax = errors.New("syntax error")
 	// ErrUnknownKey is a key simplevisor does not know, or one of another
 	// kind of entry; simplevisor refuses these too.
-	ErrUnknownKey = errors.New("unknown key")
+	ErrUnknownKey = config.ErrUnknownKey
 	// ErrDuplicateKey is a key given twice in one block or object.
-	ErrDuplicateKey = errors.New("duplicate key")
+	ErrDuplicateKey = config.ErrDuplicateKey
 	// ErrMissingKey is a required key that is absent.
-	ErrMissingKey = errors.New("missing key")
+	ErrMissingKey = config.ErrMissingKey
 	// ErrInvalidValue is a value simplevisor or otpsv would not accept.
-	ErrInvalidValue = errors.New("invalid value")
+	ErrInvalidValue = config.ErrInvalidValue
 	// ErrConflict is two keys simplevisor declares mutually exclusive.
-	ErrConflict = errors.New("conflicting keys")
+	ErrConflict = config.ErrConflictingKeys
 	// ErrUnsupported is something valid for simplevisor that otpsv has no
 	// equivalent for.
 	ErrUnsupported = errors.New("no otpsv equivalent")
 	// ErrUndefinedVar is a $var or ${var} with no such key in scope
 	// (Config::General's StrictVars, on by default).
-	ErrUndefinedVar = errors.New("undefined variable")
+	ErrUndefinedVar = config.ErrUndefinedVar
 	// ErrIncludeCycle is a file that includes itself, directly or not.
 	// Config::General would recurse until Perl runs out of memory.
-	ErrIncludeCycle = errors.New("include cycle")
+	ErrIncludeCycle = config.ErrIncludeCycle
 )
 
 // pos is where something was read.
